@@ -1,0 +1,1 @@
+"""Gateway of the outreach assistant: channels, durable message path, NLG rendering."""

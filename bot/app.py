@@ -1,0 +1,191 @@
+"""The gateway: an app factory building the web chat, the workers and their services.
+
+``create_app(settings)`` builds everything from its arguments (no globals, no work at import
+time). The router and sender workers run inside the app for a local run
+(``run_workers=True``) or as their own processes in production (``bot.cli worker``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Callable, Coroutine, List, MutableMapping, Optional
+
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from bot.channels.webchat import WebChatChannel, webchat_routes
+from bot.crypto import Vault
+from bot.db import make_engine, make_sessionmaker
+from bot.i18n import Catalogs
+from bot.language import LanguageChooser
+from bot.queues import Notifier
+from bot.rasa_client import RasaClient
+from bot.router import Router
+from bot.sender import Sender
+from bot.settings import PROJECT_ROOT, Settings, with_local_keys
+from bot.store import Store
+from bot.webchat_page import pick_language, render_page
+
+log = logging.getLogger(__name__)
+
+EXIT_URL = "https://www.google.com/search?q=meteo"
+
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    store: Store
+    redis: Redis
+    notifier: Notifier
+    catalogs: Catalogs
+    chooser: LanguageChooser
+    rasa: RasaClient
+
+    def close_sync(self) -> None:
+        self.store.close()
+        self.engine.dispose()
+
+
+def build_services(settings: Settings, catalogs: Optional[Catalogs] = None) -> Services:
+    """Create the clients a gateway or worker needs (nothing connects yet)."""
+    settings = with_local_keys(settings)
+    assert settings.keys is not None and settings.redis_url is not None
+    engine = make_engine(settings.database_url)
+    store = Store(make_sessionmaker(engine), Vault(settings.keys))
+    redis = Redis.from_url(settings.redis_url, health_check_interval=30, socket_keepalive=True, decode_responses=True)
+    return Services(
+        settings=settings,
+        engine=engine,
+        store=store,
+        redis=redis,
+        notifier=Notifier(redis),
+        catalogs=catalogs or Catalogs(settings.languages, settings.serve_drafts),
+        chooser=LanguageChooser(settings.languages, settings.default_language),
+        rasa=RasaClient(settings.rasa_url, timeout=settings.rasa_timeout),
+    )
+
+
+def make_workers(services: Services) -> List[Callable[[], Coroutine[Any, Any, None]]]:
+    router = Router(
+        services.store,
+        services.redis,
+        services.rasa,
+        services.chooser,
+        concurrency=services.settings.router_concurrency,
+        sweep_after=services.settings.sweep_after_seconds,
+    )
+    sender = Sender(services.store, services.redis, {"webchat": WebChatChannel()})
+    return [router.run, sender.run]
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware: strict headers on every response."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [
+                    (b"content-security-policy", CSP.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                    (b"x-frame-options", b"DENY"),
+                    (b"permissions-policy", b"geolocation=(), camera=(), microphone=()"),
+                ]
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def create_app(settings: Settings, *, run_workers: bool = True, services: Optional[Services] = None) -> Starlette:
+    """Build the gateway app. Workers start with the app when ``run_workers``."""
+    services = services or build_services(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await asyncio.get_running_loop().run_in_executor(None, services.chooser.warm_up)
+        await services.notifier.start()
+        tasks = [asyncio.create_task(worker()) for worker in make_workers(services)] if run_workers else []
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await services.notifier.stop()
+            await services.rasa.close()
+            await services.redis.close()
+            services.close_sync()
+
+    async def chat_page(request: Request) -> Response:
+        language = pick_language(
+            request.query_params.get("lang", ""),
+            request.headers.get("accept-language", ""),
+            services.settings.languages,
+            services.settings.default_language,
+        )
+        page = render_page(services.catalogs, language, EXIT_URL, services.settings.max_text_length)
+        return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+
+    async def root(_request: Request) -> Response:
+        return RedirectResponse("/chat")
+
+    async def healthz(_request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_request: Request) -> Response:
+        checks = {}
+        try:
+            await services.redis.ping()
+            checks["redis"] = "ok"
+        except Exception:
+            checks["redis"] = "down"
+        try:
+
+            def _ping() -> None:
+                with services.engine.connect() as connection:
+                    connection.execute(text("SELECT 1"))
+
+            await services.store.run(_ping)
+            checks["database"] = "ok"
+        except Exception:
+            checks["database"] = "down"
+        checks["rasa"] = "ok" if await services.rasa.ready() else "down"
+        ready = all(value == "ok" for value in checks.values())
+        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    routes = [
+        Route("/", root),
+        Route("/chat", chat_page),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        *webchat_routes(services),
+        Mount("/static", StaticFiles(directory=str(PROJECT_ROOT / "bot" / "static")), name="static"),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.services = services
+    app.add_middleware(SecurityHeaders)
+    return app

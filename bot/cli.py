@@ -1,0 +1,103 @@
+"""Command line: ``python -m bot <command>``.
+
+run        the whole assistant on this machine (private Redis, Rasa, actions, gateway)
+setup      compile the catalogs and train the model if its inputs changed
+train      train the model (``--force`` to retrain)
+migrate    upgrade the database schema
+chat       talk to a running assistant from the terminal, through the web chat API
+actions    the action server (rasa_sdk)
+gateway    the web chat and webhooks only (production; workers run apart)
+worker     the router and sender workers only (production)
+nlg        the NLG endpoint only (production)
+i18n       extract | update | compile the translation catalogs
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import List, Optional
+
+from bot.settings import SettingsError, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--log-level", default="INFO")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run the whole assistant locally")
+    sub.add_parser("setup", help="compile catalogs, train if needed")
+    train = sub.add_parser("train", help="train the Rasa model")
+    train.add_argument("--force", action="store_true")
+    sub.add_parser("migrate", help="upgrade the database schema")
+    chat = sub.add_parser("chat", help="chat from the terminal")
+    chat.add_argument("--url", default=None, help="gateway URL (default: from settings)")
+    actions = sub.add_parser("actions", help="run the action server")
+    actions.add_argument("--host", default="127.0.0.1")
+    actions.add_argument("--port", type=int, default=5055)
+    sub.add_parser("gateway", help="run the gateway without workers")
+    sub.add_parser("worker", help="run the router and sender workers")
+    sub.add_parser("nlg", help="run the NLG endpoint")
+    i18n = sub.add_parser("i18n", help="translation catalogs")
+    i18n.add_argument("action", choices=["extract", "update", "compile"])
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    from bot.logs import setup_logging
+
+    setup_logging(args.log_level)
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(f"Configuration error: {error}", file=sys.stderr)
+        return 2
+    command = args.command
+    if command == "run":
+        from bot.supervisor import run_local
+
+        return asyncio.run(run_local(settings))
+    if command in {"setup", "train"}:
+        from bot.i18n import compile_catalogs
+        from bot.rasa_setup import train as train_model
+
+        compile_catalogs()
+        train_model(force=getattr(args, "force", False))
+        return 0
+    if command == "migrate":
+        from bot.migrate import upgrade
+
+        upgrade(settings.database_url)
+        return 0
+    if command == "chat":
+        from bot.terminal_chat import chat
+
+        return asyncio.run(chat(args.url or f"http://{settings.host}:{settings.port}"))
+    if command == "actions":
+        from rasa_sdk.endpoint import create_app as create_action_app
+
+        app = create_action_app("actions", cors_origins=[])
+        app.run(host=args.host, port=args.port, workers=1, access_log=False, motd=False)
+        return 0
+    if command in {"gateway", "worker", "nlg"}:
+        from bot.production import serve
+
+        return asyncio.run(serve(command, settings))
+    if command == "i18n":
+        from bot import i18n_tools
+        from bot.i18n import compile_catalogs
+
+        if args.action == "extract":
+            catalog = i18n_tools.extract()
+            print(f"{len(catalog)} entries -> {i18n_tools.TEMPLATE}")
+        elif args.action == "update":
+            for path in i18n_tools.update([lang for lang in settings.languages if lang != "fr"]):
+                print(f"updated {path}")
+        else:
+            print(f"compiled {compile_catalogs(force=True)} catalog file(s)")
+        return 0
+    return 2

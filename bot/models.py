@@ -1,0 +1,104 @@
+"""SQL tables: contacts, conversations and messages (inbox and outbox).
+
+Nothing here holds a clear identifier or a clear message: a contact is found by the HMAC of its
+address, the address needed to answer and every body are AES-GCM ciphertexts with their key id.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import declarative_base
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Base = declarative_base(metadata=MetaData(naming_convention=NAMING))
+
+# Integer primary keys that autoincrement on SQLite and are 64-bit on PostgreSQL.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Contact(Base):  # type: ignore[misc,valid-type]
+    """A person on one channel, known only by a keyed hash of her address."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("channel", "lookup_key", name="uq_contacts_channel_lookup"),)
+
+    id = Column(Id, primary_key=True, autoincrement=True)
+    channel = Column(String(16), nullable=False)
+    lookup_key = Column(String(64), nullable=False)
+    address_enc = Column(LargeBinary, nullable=True)
+    address_key_id = Column(String(16), nullable=True)
+    language = Column(String(8), nullable=True)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    last_seen_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class Conversation(Base):  # type: ignore[misc,valid-type]
+    """One conversation of a contact; ``public_id`` is its Rasa sender id (random)."""
+
+    __tablename__ = "conversations"
+
+    id = Column(Id, primary_key=True, autoincrement=True)
+    public_id = Column(String(40), nullable=False, unique=True)
+    contact_id = Column(Id, ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False, index=True)
+    state = Column(String(16), nullable=False, default="bot")
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    last_message_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class Message(Base):  # type: ignore[misc,valid-type]
+    """An inbound (``in``) or outbound (``out``) message.
+
+    Inbound rows are the inbox: unique on (channel, provider_id) so a provider's retry is
+    stored once. Outbound rows are the outbox: unique on (reply_to, seq) so handling the same
+    inbound message twice never queues its answers twice.
+    """
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("channel", "provider_id", name="uq_messages_channel_provider_id"),
+        UniqueConstraint("reply_to", "seq", name="uq_messages_reply_to_seq"),
+        Index("ix_messages_conversation_id_id", "conversation_id", "id"),
+        Index("ix_messages_direction_status", "direction", "status"),
+    )
+
+    id = Column(Id, primary_key=True, autoincrement=True)
+    conversation_id = Column(Id, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False)
+    direction = Column(String(3), nullable=False)
+    author = Column(String(8), nullable=False)
+    channel = Column(String(16), nullable=False)
+    provider_id = Column(String(128), nullable=True)
+    provider_ref = Column(String(128), nullable=True)
+    body_enc = Column(LargeBinary, nullable=False)
+    key_id = Column(String(16), nullable=False)
+    language = Column(String(8), nullable=True)
+    status = Column(String(16), nullable=False)
+    reply_to = Column(Id, ForeignKey("messages.id", ondelete="CASCADE"), nullable=True)
+    seq = Column(Integer, nullable=True)
+    attempts = Column(Integer, nullable=False, default=0)
+    error_code = Column(String(32), nullable=True)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    processed_at = Column(DateTime(timezone=True), nullable=True)

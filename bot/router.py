@@ -1,0 +1,182 @@
+"""Router worker: answers inbound messages, one conversation at a time, in order.
+
+For each notification on the inbox stream (consumer group ``router``) the worker takes the
+conversation's lock and handles every unanswered inbound message of that conversation, oldest
+first: language, then Rasa, then the replies go to the SQL outbox in the same transaction that
+marks the message done, then the sender is notified. Durability:
+
+* a worker that dies leaves its stream entries pending: another claims them after a while;
+* a sweeper re-queues inbox rows left unanswered (lost notification, Redis restart);
+* while Rasa is down the message stays unanswered and is retried; the person gets no error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from datetime import timedelta
+from typing import Optional, Set
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from bot import queues
+from bot.language import LanguageChooser
+from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.store import Inbound, Store
+from bot.text import to_rasa
+
+log = logging.getLogger(__name__)
+
+
+class Router:
+    def __init__(
+        self,
+        store: Store,
+        redis: Redis,
+        rasa: RasaClient,
+        chooser: LanguageChooser,
+        *,
+        concurrency: int = 8,
+        sweep_after: float = 30.0,
+        claim_idle_ms: int = 60_000,
+        rasa_retry_for: float = 20.0,
+        consumer: Optional[str] = None,
+    ) -> None:
+        self.store = store
+        self.redis = redis
+        self.rasa = rasa
+        self.chooser = chooser
+        self.consumer = consumer or f"router-{socket.gethostname()}-{id(self):x}"
+        self.sweep_after = sweep_after
+        self.claim_idle_ms = claim_idle_ms
+        self.rasa_retry_for = rasa_retry_for
+        self._slots = asyncio.Semaphore(concurrency)
+        self._tasks: Set[asyncio.Task[None]] = set()
+
+    # -- the loops ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Consume the inbox stream until cancelled; also claims and sweeps."""
+        await self._until_ready()
+        extra = [asyncio.create_task(self._sweep_loop()), asyncio.create_task(self._claim_loop())]
+        try:
+            while True:
+                try:
+                    entries = await queues.read_group(
+                        self.redis, queues.INBOX, queues.ROUTER_GROUP, self.consumer, count=16, block_ms=1000
+                    )
+                except RedisError as error:
+                    log.warning("router cannot read the inbox stream (%s); retrying", type(error).__name__)
+                    await asyncio.sleep(1.0)
+                    await self._until_ready()
+                    continue
+                for entry in entries:
+                    await self._spawn(entry)
+        finally:
+            for task in extra + list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*extra, *self._tasks, return_exceptions=True)
+
+    async def _until_ready(self) -> None:
+        while True:
+            try:
+                await queues.ensure_group(self.redis, queues.INBOX, queues.ROUTER_GROUP)
+                return
+            except RedisError:
+                await asyncio.sleep(1.0)
+
+    async def _spawn(self, entry: queues.Entry) -> None:
+        await self._slots.acquire()
+        task = asyncio.create_task(self._handle_entry(entry))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda _t: self._slots.release())
+
+    async def _handle_entry(self, entry: queues.Entry) -> None:
+        entry_id, fields = entry
+        try:
+            conversation_id = int(fields["c"])
+        except (KeyError, ValueError):
+            await self.redis.xack(queues.INBOX, queues.ROUTER_GROUP, entry_id)
+            return
+        try:
+            await self.handle_conversation(conversation_id)
+        except queues.LockBusy:
+            return  # another worker holds it; the entry stays pending and is claimed later
+        except Exception:
+            log.exception("router failed on conversation %s; the sweeper will retry", conversation_id)
+            return
+        await self.redis.xack(queues.INBOX, queues.ROUTER_GROUP, entry_id)
+
+    async def _claim_loop(self) -> None:
+        while True:
+            await asyncio.sleep(max(self.claim_idle_ms / 4000, 0.5))
+            try:
+                entries = await queues.claim_idle(
+                    self.redis, queues.INBOX, queues.ROUTER_GROUP, self.consumer, self.claim_idle_ms
+                )
+            except RedisError:
+                continue
+            for entry in entries:
+                await self._spawn(entry)
+
+    async def _sweep_loop(self) -> None:
+        interval = max(min(self.sweep_after / 3, 10.0), 0.2)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.sweep()
+            except Exception as error:  # keep sweeping whatever happens
+                log.warning("sweep failed (%s)", type(error).__name__)
+
+    async def sweep(self) -> int:
+        """Notify again every inbound message left unanswered too long; returns how many."""
+        stale = await self.store.run(self.store.stale_inbound, timedelta(seconds=self.sweep_after))
+        for message_id, conversation_id in stale:
+            await queues.notify_inbox(self.redis, conversation_id, message_id)
+        if stale:
+            log.info("sweeper re-queued %d unanswered message(s)", len(stale))
+        return len(stale)
+
+    # -- handling -------------------------------------------------------------------------
+
+    async def handle_conversation(self, conversation_id: int) -> int:
+        """Answer every unanswered message of a conversation, in order; returns how many."""
+        handled = 0
+        async with queues.conversation_lock(self.redis, conversation_id):
+            while True:
+                pending = await self.store.run(self.store.pending_inbound, conversation_id)
+                if not pending:
+                    return handled
+                for message in pending:
+                    await self.handle_message(message)
+                    handled += 1
+
+    async def handle_message(self, message: Inbound) -> None:
+        conversation = await self.store.run(self.store.conversation, message.conversation_id)
+        if conversation is None:
+            return
+        language = await self.store.run(self.chooser.choose, message.text, conversation.language)
+        if language != conversation.language:
+            await self.store.run(self.store.set_language, conversation.contact_id, language)
+        replies = await self._ask_rasa(conversation.public_id, to_rasa(message.text), language)
+        texts = [str(reply["text"]) for reply in replies if reply.get("text")]
+        outbound_ids = await self.store.run(self.store.complete_inbound, message.id, texts, language)
+        for outbound_id in outbound_ids:
+            await queues.notify_outbox(self.redis, outbound_id)
+        await queues.publish_conversation(self.redis, message.conversation_id)
+
+    async def _ask_rasa(self, sender: str, text: str, language: str) -> list:
+        delay = 0.5
+        deadline = asyncio.get_running_loop().time() + self.rasa_retry_for
+        while True:
+            try:
+                return await self.rasa.send(sender, text, {"language": language})
+            except RasaUnavailable as error:
+                if asyncio.get_running_loop().time() + delay > deadline:
+                    log.warning("Rasa unavailable (%s); the message waits for the sweeper", error)
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)

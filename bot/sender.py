@@ -1,0 +1,142 @@
+"""Sender worker: delivers outbox rows through their channel (consumer group ``sender``).
+
+Failures are classified by the channel: a retryable one leaves the entry pending so it is
+tried again (claimed after ``retry_idle_ms``), up to ``max_attempts``; a permanent one or an
+opt-out marks the row failed with its code. Queued rows whose notification was lost are swept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from datetime import timedelta
+from typing import Mapping, Optional, Set
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from bot import queues
+from bot.channels.base import Channel, SendError, SendErrorKind
+from bot.store import FAILED, QUEUED, SENT, Store
+
+log = logging.getLogger(__name__)
+
+
+class Sender:
+    def __init__(
+        self,
+        store: Store,
+        redis: Redis,
+        channels: Mapping[str, Channel],
+        *,
+        concurrency: int = 8,
+        max_attempts: int = 6,
+        retry_idle_ms: int = 15_000,
+        sweep_after: float = 30.0,
+        consumer: Optional[str] = None,
+    ) -> None:
+        self.store = store
+        self.redis = redis
+        self.channels = dict(channels)
+        self.max_attempts = max_attempts
+        self.retry_idle_ms = retry_idle_ms
+        self.sweep_after = sweep_after
+        self.consumer = consumer or f"sender-{socket.gethostname()}-{id(self):x}"
+        self._slots = asyncio.Semaphore(concurrency)
+        self._tasks: Set[asyncio.Task[None]] = set()
+
+    async def run(self) -> None:
+        await self._until_ready()
+        extra = [asyncio.create_task(self._claim_loop()), asyncio.create_task(self._sweep_loop())]
+        try:
+            while True:
+                try:
+                    entries = await queues.read_group(
+                        self.redis, queues.OUTBOX, queues.SENDER_GROUP, self.consumer, count=32, block_ms=1000
+                    )
+                except RedisError as error:
+                    log.warning("sender cannot read the outbox stream (%s); retrying", type(error).__name__)
+                    await asyncio.sleep(1.0)
+                    await self._until_ready()
+                    continue
+                for entry in entries:
+                    await self._spawn(entry)
+        finally:
+            for task in extra + list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*extra, *self._tasks, return_exceptions=True)
+
+    async def _until_ready(self) -> None:
+        while True:
+            try:
+                await queues.ensure_group(self.redis, queues.OUTBOX, queues.SENDER_GROUP)
+                return
+            except RedisError:
+                await asyncio.sleep(1.0)
+
+    async def _spawn(self, entry: queues.Entry) -> None:
+        await self._slots.acquire()
+        task = asyncio.create_task(self._handle_entry(entry))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(lambda _t: self._slots.release())
+
+    async def _handle_entry(self, entry: queues.Entry) -> None:
+        entry_id, fields = entry
+        try:
+            done = await self.deliver(int(fields["m"]))
+        except (KeyError, ValueError):
+            done = True
+        except Exception:
+            log.exception("sender failed on an outbox entry; it will be retried")
+            done = False
+        if done:
+            await self.redis.xack(queues.OUTBOX, queues.SENDER_GROUP, entry_id)
+
+    async def deliver(self, message_id: int) -> bool:
+        """Deliver one outbox row. True when the row is settled (sent or failed for good)."""
+        message = await self.store.run(self.store.claim_outbound, message_id)
+        if message is None:
+            return True  # already sent, failed, or being sent by another sender
+        conversation = await self.store.run(self.store.conversation, message.conversation_id)
+        channel = self.channels.get(message.channel)
+        if conversation is None or channel is None:
+            await self.store.run(self.store.mark_outbound, message_id, FAILED, None, "no_channel")
+            return True
+        try:
+            reference = await channel.send(message, conversation)
+        except SendError as error:
+            if error.kind is SendErrorKind.RETRYABLE and message.attempts + 1 < self.max_attempts:
+                await self.store.run(self.store.mark_outbound, message_id, QUEUED, None, error.code)
+                log.warning("send to %s failed (%s), will retry", message.channel, error.code)
+                return False
+            await self.store.run(self.store.mark_outbound, message_id, FAILED, None, error.code)
+            log.warning("send to %s failed for good (%s)", message.channel, error.code)
+            return True
+        await self.store.run(self.store.mark_outbound, message_id, SENT, reference, None)
+        await queues.publish_conversation(self.redis, message.conversation_id)
+        return True
+
+    async def _claim_loop(self) -> None:
+        while True:
+            await asyncio.sleep(max(self.retry_idle_ms / 4000, 0.5))
+            try:
+                entries = await queues.claim_idle(
+                    self.redis, queues.OUTBOX, queues.SENDER_GROUP, self.consumer, self.retry_idle_ms
+                )
+            except RedisError:
+                continue
+            for entry in entries:
+                await self._spawn(entry)
+
+    async def _sweep_loop(self) -> None:
+        interval = max(min(self.sweep_after / 3, 10.0), 0.2)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                stale = await self.store.run(self.store.stale_outbound, timedelta(seconds=self.sweep_after))
+                for message_id in stale:
+                    await queues.notify_outbox(self.redis, message_id)
+            except Exception as error:
+                log.warning("outbox sweep failed (%s)", type(error).__name__)

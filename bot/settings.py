@@ -1,0 +1,217 @@
+"""Typed settings, read once from the environment and validated at start.
+
+Every setting has a default that works for a local run on one machine. In production mode
+(``OUTREACH_ENV=production``) the secrets must come from the environment: a deployment that
+forgot them refuses to start instead of generating throw-away keys.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Optional, Tuple
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+SUPPORTED_LANGUAGES: Tuple[str, ...] = ("fr", "en")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names the variable, never its value."""
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Secrets of a deployment.
+
+    ``data_keys`` maps a key id to a 32-byte AES key; ``current_key_id`` encrypts new data,
+    the others only decrypt (rotation). ``lookup_key`` keys the HMAC of channel addresses.
+    """
+
+    lookup_key: bytes
+    data_keys: Mapping[str, bytes]
+    current_key_id: str
+    nlg_token: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "local"
+    data_dir: Path = PROJECT_ROOT / "data"
+    database_url: str = ""
+    redis_url: Optional[str] = None
+    rasa_url: str = "http://127.0.0.1:5005"
+    action_server_url: str = "http://127.0.0.1:5055/webhook"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    nlg_host: str = "127.0.0.1"
+    nlg_port: int = 5056
+    default_language: str = "fr"
+    languages: Tuple[str, ...] = SUPPORTED_LANGUAGES
+    serve_drafts: bool = True
+    max_text_length: int = 1600
+    rasa_timeout: float = 30.0
+    router_concurrency: int = 8
+    sweep_after_seconds: float = 30.0
+    tracker_expiry_seconds: int = 30 * 24 * 3600
+    keys: Optional[Keys] = field(default=None, repr=False)
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def sqlite_default(self) -> str:
+        return f"sqlite:///{self.data_dir / 'outreach.db'}"
+
+
+def _bool(raw: str, name: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false")
+
+
+def _int(raw: str, name: str, low: int, high: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}")
+    return value
+
+
+def _decode_key(raw: str, name: str) -> bytes:
+    try:
+        key = base64.urlsafe_b64decode(raw.strip() + "=" * (-len(raw.strip()) % 4))
+    except (ValueError, TypeError):
+        raise SettingsError(f"{name} must be base64 (urlsafe)") from None
+    if len(key) != 32:
+        raise SettingsError(f"{name} must decode to 32 bytes")
+    return key
+
+
+def _keys_from_env(env: Mapping[str, str]) -> Optional[Keys]:
+    """Read keys from ``OUTREACH_LOOKUP_KEY``, ``OUTREACH_DATA_KEYS`` (``id:key,id:key``,
+    the first one current) and ``OUTREACH_NLG_TOKEN``; None if none of them is set."""
+    names = ("OUTREACH_LOOKUP_KEY", "OUTREACH_DATA_KEYS", "OUTREACH_NLG_TOKEN")
+    present = [n for n in names if env.get(n)]
+    if not present:
+        return None
+    missing = [n for n in names if not env.get(n)]
+    if missing:
+        raise SettingsError("missing " + ", ".join(missing) + " (set all three keys or none)")
+    data_keys = {}
+    current = ""
+    for item in env["OUTREACH_DATA_KEYS"].split(","):
+        key_id, sep, raw = item.strip().partition(":")
+        if not sep or not key_id.isalnum() or len(key_id) > 16:
+            raise SettingsError("OUTREACH_DATA_KEYS must look like id1:base64key,id0:base64key")
+        data_keys[key_id] = _decode_key(raw, "OUTREACH_DATA_KEYS")
+        current = current or key_id
+    token = env["OUTREACH_NLG_TOKEN"]
+    if len(token) < 16:
+        raise SettingsError("OUTREACH_NLG_TOKEN must be at least 16 characters")
+    return Keys(
+        lookup_key=_decode_key(env["OUTREACH_LOOKUP_KEY"], "OUTREACH_LOOKUP_KEY"),
+        data_keys=data_keys,
+        current_key_id=current,
+        nlg_token=token,
+    )
+
+
+def local_keys(data_dir: Path) -> Keys:
+    """Keys for a local run: generated once into ``data/keys.json`` (mode 0600)."""
+    path = data_dir / "keys.json"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        content = {
+            "lookup_key": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+            "data_keys": {"k1": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()},
+            "current_key_id": "k1",
+            "nlg_token": secrets.token_urlsafe(32),
+        }
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(content, handle)
+    stored = json.loads(path.read_text())
+    return Keys(
+        lookup_key=_decode_key(stored["lookup_key"], "lookup_key"),
+        data_keys={k: _decode_key(v, "data_keys") for k, v in stored["data_keys"].items()},
+        current_key_id=stored["current_key_id"],
+        nlg_token=stored["nlg_token"],
+    )
+
+
+def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
+    """Build :class:`Settings` from environment variables (``OUTREACH_*``, ``DATABASE_URL``,
+    ``REDIS_URL``, ``RASA_URL``), validating each."""
+    env = os.environ if env is None else env
+    mode = env.get("OUTREACH_ENV", "local")
+    if mode not in {"local", "test", "production"}:
+        raise SettingsError("OUTREACH_ENV must be local, test or production")
+    data_dir = Path(env.get("OUTREACH_DATA_DIR", str(PROJECT_ROOT / "data"))).resolve()
+    languages = tuple(
+        lang.strip() for lang in env.get("OUTREACH_LANGUAGES", ",".join(SUPPORTED_LANGUAGES)).split(",") if lang.strip()
+    )
+    unknown = [lang for lang in languages if lang not in SUPPORTED_LANGUAGES]
+    if unknown or not languages:
+        raise SettingsError("OUTREACH_LANGUAGES must be a comma-separated subset of " + ",".join(SUPPORTED_LANGUAGES))
+    default_language = env.get("OUTREACH_DEFAULT_LANGUAGE", "fr")
+    if default_language not in languages:
+        raise SettingsError("OUTREACH_DEFAULT_LANGUAGE must be one of OUTREACH_LANGUAGES")
+    keys = _keys_from_env(env)
+    if keys is None and mode == "production":
+        raise SettingsError("production mode needs OUTREACH_LOOKUP_KEY, OUTREACH_DATA_KEYS and OUTREACH_NLG_TOKEN")
+    if mode == "production" and not env.get("DATABASE_URL"):
+        raise SettingsError("production mode needs DATABASE_URL")
+    if mode == "production" and not env.get("REDIS_URL"):
+        raise SettingsError("production mode needs REDIS_URL")
+    settings = Settings(
+        env=mode,
+        data_dir=data_dir,
+        database_url=env.get("DATABASE_URL", ""),
+        redis_url=env.get("REDIS_URL") or None,
+        rasa_url=env.get("RASA_URL", "http://127.0.0.1:5005").rstrip("/"),
+        action_server_url=env.get("ACTION_SERVER_URL", "http://127.0.0.1:5055/webhook"),
+        host=env.get("OUTREACH_HOST", "127.0.0.1"),
+        port=_int(env.get("OUTREACH_PORT", "8000"), "OUTREACH_PORT", 1, 65535),
+        nlg_host=env.get("OUTREACH_NLG_HOST", "127.0.0.1"),
+        nlg_port=_int(env.get("OUTREACH_NLG_PORT", "5056"), "OUTREACH_NLG_PORT", 1, 65535),
+        default_language=default_language,
+        languages=languages,
+        serve_drafts=_bool(env.get("OUTREACH_SERVE_DRAFTS", "true"), "OUTREACH_SERVE_DRAFTS"),
+        max_text_length=_int(env.get("OUTREACH_MAX_TEXT", "1600"), "OUTREACH_MAX_TEXT", 1, 100_000),
+        rasa_timeout=float(_int(env.get("OUTREACH_RASA_TIMEOUT", "30"), "OUTREACH_RASA_TIMEOUT", 1, 600)),
+        router_concurrency=_int(env.get("OUTREACH_ROUTER_CONCURRENCY", "8"), "OUTREACH_ROUTER_CONCURRENCY", 1, 256),
+        sweep_after_seconds=float(_int(env.get("OUTREACH_SWEEP_AFTER", "30"), "OUTREACH_SWEEP_AFTER", 1, 86_400)),
+        tracker_expiry_seconds=_int(
+            env.get("OUTREACH_TRACKER_EXPIRY", str(30 * 24 * 3600)), "OUTREACH_TRACKER_EXPIRY", 60, 10**9
+        ),
+        keys=keys,
+    )
+    if not settings.database_url:
+        settings = _replace(settings, database_url=settings.sqlite_default)
+    return settings
+
+
+def _replace(settings: Settings, **changes: object) -> Settings:
+    from dataclasses import replace
+
+    return replace(settings, **changes)  # type: ignore[arg-type]
+
+
+def with_local_keys(settings: Settings) -> Settings:
+    """Return settings whose keys are set: from the environment, or generated locally."""
+    if settings.keys is not None:
+        return settings
+    if settings.production:
+        raise SettingsError("production mode needs keys from the environment")
+    return _replace(settings, keys=local_keys(settings.data_dir))

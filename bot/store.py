@@ -1,0 +1,369 @@
+"""Storage operations of the durable message path.
+
+Synchronous SQLAlchemy (2.0-style) functions, each one transaction; async callers run them in
+a worker thread (:meth:`Store.run`). Bodies go in and out as text and are stored encrypted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Callable, List, Optional, Sequence, Tuple, TypeVar
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.crypto import Vault, new_token
+from bot.models import Contact, Conversation, Message, utcnow
+
+T = TypeVar("T")
+
+BODY = "message-body"
+ADDRESS = "channel-address"
+
+IN, OUT = "in", "out"
+RECEIVED, DONE = "received", "done"
+QUEUED, SENDING, SENT, FAILED = "queued", "sending", "sent", "failed"
+
+
+@dataclass(frozen=True)
+class ConversationRef:
+    id: int
+    public_id: str
+    contact_id: int
+    channel: str
+    language: Optional[str]
+    state: str
+
+
+@dataclass(frozen=True)
+class Inbound:
+    id: int
+    conversation_id: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Outbound:
+    id: int
+    conversation_id: int
+    channel: str
+    text: str
+    status: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class ShownMessage:
+    id: int
+    author: str
+    text: str
+    sent_at: datetime
+
+
+class Store:
+    """Storage of contacts, conversations and messages for one database."""
+
+    def __init__(self, sessions: sessionmaker[Session], vault: Vault, threads: int = 16) -> None:
+        self._sessions = sessions
+        self._vault = vault
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="db")
+
+    async def run(self, func: Callable[..., T], *args: Any) -> T:
+        """Run a storage function in the store's threads, off the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: func(*args))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+
+    # -- contacts and conversations -------------------------------------------------------
+
+    def open_conversation(self, channel: str, address: str, address_needed: bool = True) -> ConversationRef:
+        """Find or create the contact for ``address`` on ``channel`` and its open conversation.
+
+        The address is stored only as a keyed hash and, when needed to answer, encrypted."""
+        lookup = self._vault.lookup(channel, address)
+        for _attempt in range(3):
+            with self._sessions() as session:
+                contact = session.execute(
+                    select(Contact).where(Contact.channel == channel, Contact.lookup_key == lookup)
+                ).scalar_one_or_none()
+                if contact is None:
+                    contact = Contact(channel=channel, lookup_key=lookup)
+                    if address_needed:
+                        contact.address_enc, contact.address_key_id = self._vault.seal(address, ADDRESS)
+                    session.add(contact)
+                    try:
+                        session.flush()
+                    except IntegrityError:  # created concurrently: read it again
+                        session.rollback()
+                        continue
+                conversation = self._open_conversation_of(session, contact)
+                session.commit()
+                return _ref(conversation, contact)
+        raise RuntimeError("could not create contact")
+
+    def _open_conversation_of(self, session: Session, contact: Contact) -> Conversation:
+        conversation = session.execute(
+            select(Conversation)
+            .where(Conversation.contact_id == contact.id, Conversation.state != "closed")
+            .order_by(Conversation.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        if conversation is None:
+            conversation = Conversation(contact_id=contact.id, public_id=new_token(18), state="bot")
+            session.add(conversation)
+            session.flush()
+        return conversation
+
+    def find_conversation(self, channel: str, address: str) -> Optional[ConversationRef]:
+        lookup = self._vault.lookup(channel, address)
+        with self._sessions() as session:
+            row = session.execute(
+                select(Conversation, Contact)
+                .join(Contact, Conversation.contact_id == Contact.id)
+                .where(Contact.channel == channel, Contact.lookup_key == lookup, Conversation.state != "closed")
+                .order_by(Conversation.id.desc())
+                .limit(1)
+            ).first()
+            return _ref(row[0], row[1]) if row else None
+
+    def conversation(self, conversation_id: int) -> Optional[ConversationRef]:
+        with self._sessions() as session:
+            row = session.execute(
+                select(Conversation, Contact)
+                .join(Contact, Conversation.contact_id == Contact.id)
+                .where(Conversation.id == conversation_id)
+            ).first()
+            return _ref(row[0], row[1]) if row else None
+
+    def set_language(self, contact_id: int, language: str) -> None:
+        with self._sessions() as session:
+            session.execute(update(Contact).where(Contact.id == contact_id).values(language=language))
+            session.commit()
+
+    # -- inbox ----------------------------------------------------------------------------
+
+    def record_inbound(self, conversation: ConversationRef, provider_id: str, text: str) -> Tuple[int, bool]:
+        """Store an inbound message once. Returns (message id, created); a duplicate delivery
+        of the same provider id returns the first row's id and ``False``."""
+        body, key_id = self._vault.seal(text, BODY)
+        now = utcnow()
+        with self._sessions() as session:
+            # Lock the conversation row first: messages of one conversation get their ids in
+            # the order they commit, so a poll "after id N" never skips a later commit.
+            _touch(session, conversation.id, now)
+            message = Message(
+                conversation_id=conversation.id,
+                direction=IN,
+                author="user",
+                channel=conversation.channel,
+                provider_id=provider_id,
+                body_enc=body,
+                key_id=key_id,
+                status=RECEIVED,
+                created_at=now,
+            )
+            session.add(message)
+            try:
+                session.flush()
+            except IntegrityError:
+                session.rollback()
+                existing = session.execute(
+                    select(Message.id).where(
+                        Message.channel == conversation.channel, Message.provider_id == provider_id
+                    )
+                ).scalar_one()
+                return int(existing), False
+            session.execute(update(Contact).where(Contact.id == conversation.contact_id).values(last_seen_at=now))
+            session.commit()
+            return int(message.id), True
+
+    def pending_inbound(self, conversation_id: int, limit: int = 50) -> List[Inbound]:
+        """Inbound messages of a conversation not yet answered, oldest first."""
+        with self._sessions() as session:
+            rows = session.execute(
+                select(Message.id, Message.body_enc, Message.key_id)
+                .where(
+                    Message.conversation_id == conversation_id,
+                    Message.direction == IN,
+                    Message.status == RECEIVED,
+                )
+                .order_by(Message.id)
+                .limit(limit)
+            ).all()
+        return [Inbound(int(r.id), conversation_id, self._vault.open(r.body_enc, r.key_id, BODY)) for r in rows]
+
+    def complete_inbound(self, message_id: int, replies: Sequence[str], language: Optional[str]) -> List[int]:
+        """In one transaction: queue the replies to ``message_id`` in the outbox and mark it done.
+
+        Idempotent: replies already queued for this message (same position) are not queued
+        again. Returns the ids of the outbound rows, new or existing, in order."""
+        with self._sessions() as session:
+            inbound = session.get(Message, message_id)
+            if inbound is None:
+                return []
+            _touch(session, int(inbound.conversation_id), utcnow())
+            ids: List[int] = []
+            for seq, text in enumerate(replies):
+                existing = session.execute(
+                    select(Message.id).where(Message.reply_to == message_id, Message.seq == seq)
+                ).scalar_one_or_none()
+                if existing is not None:
+                    ids.append(int(existing))
+                    continue
+                body, key_id = self._vault.seal(text, BODY)
+                row = Message(
+                    conversation_id=inbound.conversation_id,
+                    direction=OUT,
+                    author="bot",
+                    channel=inbound.channel,
+                    body_enc=body,
+                    key_id=key_id,
+                    language=language,
+                    status=QUEUED,
+                    reply_to=message_id,
+                    seq=seq,
+                )
+                session.add(row)
+                session.flush()
+                ids.append(int(row.id))
+            inbound.status = DONE
+            inbound.language = language
+            inbound.processed_at = utcnow()
+            session.commit()
+            return ids
+
+    def stale_inbound(self, older_than: timedelta, limit: int = 500) -> List[Tuple[int, int]]:
+        """(message id, conversation id) of inbound rows still unanswered after ``older_than``."""
+        cutoff = utcnow() - older_than
+        with self._sessions() as session:
+            rows = session.execute(
+                select(Message.id, Message.conversation_id)
+                .where(Message.direction == IN, Message.status == RECEIVED, Message.created_at < cutoff)
+                .order_by(Message.id)
+                .limit(limit)
+            ).all()
+        return [(int(r.id), int(r.conversation_id)) for r in rows]
+
+    # -- outbox ---------------------------------------------------------------------------
+
+    def outbound(self, message_id: int) -> Optional[Outbound]:
+        with self._sessions() as session:
+            row = session.get(Message, message_id)
+            if row is None or row.direction != OUT:
+                return None
+            return Outbound(
+                id=int(row.id),
+                conversation_id=int(row.conversation_id),
+                channel=row.channel,
+                text=self._vault.open(row.body_enc, row.key_id, BODY),
+                status=row.status,
+                attempts=row.attempts,
+            )
+
+    def claim_outbound(self, message_id: int) -> Optional[Outbound]:
+        """Take a queued outbox row for sending (status ``sending``), so that two senders
+        notified twice never deliver it twice. None if it is not queued any more."""
+        with self._sessions() as session:
+            claimed = session.execute(
+                update(Message)
+                .where(Message.id == message_id, Message.direction == OUT, Message.status == QUEUED)
+                .values(status=SENDING, processed_at=utcnow())
+            ).rowcount
+            session.commit()
+        if not claimed:
+            return None
+        return self.outbound(message_id)
+
+    def mark_outbound(
+        self, message_id: int, status: str, provider_ref: Optional[str] = None, error_code: Optional[str] = None
+    ) -> None:
+        with self._sessions() as session:
+            values: dict = {"status": status, "processed_at": utcnow(), "attempts": Message.attempts + 1}
+            if provider_ref is not None:
+                values["provider_ref"] = provider_ref
+            if error_code is not None:
+                values["error_code"] = error_code
+            session.execute(update(Message).where(Message.id == message_id).values(**values))
+            session.commit()
+
+    def stale_outbound(
+        self, older_than: timedelta, sending_for: timedelta = timedelta(minutes=5), limit: int = 500
+    ) -> List[int]:
+        """Outbox rows to notify again: queued for longer than ``older_than``, or left
+        ``sending`` by a sender that died (put back in the queue first)."""
+        now = utcnow()
+        with self._sessions() as session:
+            session.execute(
+                update(Message)
+                .where(
+                    Message.direction == OUT,
+                    Message.status == SENDING,
+                    Message.processed_at < now - sending_for,
+                )
+                .values(status=QUEUED)
+            )
+            session.commit()
+            rows = session.execute(
+                select(Message.id)
+                .where(
+                    Message.direction == OUT,
+                    Message.status == QUEUED,
+                    Message.created_at < now - older_than,
+                )
+                .order_by(Message.id)
+                .limit(limit)
+            ).all()
+        return [int(r.id) for r in rows]
+
+    # -- reading a conversation -----------------------------------------------------------
+
+    def messages_after(self, conversation_id: int, after: int, limit: int = 100) -> List[ShownMessage]:
+        """What the web chat shows after ``after``: her messages and the answers queued for her.
+
+        Ids grow in the order rows are written, so a client that polls with the last id it saw
+        never misses an answer written before a later message of hers."""
+        with self._sessions() as session:
+            rows = (
+                session.execute(
+                    select(Message)
+                    .where(
+                        Message.conversation_id == conversation_id,
+                        Message.id > after,
+                        (Message.direction == IN) | Message.status.in_((QUEUED, SENDING, SENT)),
+                    )
+                    .order_by(Message.id)
+                    .limit(limit)
+                )
+                .scalars()
+                .all()
+            )
+            return [
+                ShownMessage(
+                    id=int(m.id),
+                    author=m.author,
+                    text=self._vault.open(m.body_enc, m.key_id, BODY),
+                    sent_at=(m.processed_at if m.direction == OUT and m.processed_at else m.created_at),
+                )
+                for m in rows
+            ]
+
+
+def _touch(session: Session, conversation_id: int, now: datetime) -> None:
+    session.execute(update(Conversation).where(Conversation.id == conversation_id).values(last_message_at=now))
+
+
+def _ref(conversation: Conversation, contact: Contact) -> ConversationRef:
+    return ConversationRef(
+        id=int(conversation.id),
+        public_id=conversation.public_id,
+        contact_id=int(contact.id),
+        channel=contact.channel,
+        language=contact.language,
+        state=conversation.state,
+    )

@@ -1,0 +1,181 @@
+"""One command for a local run: a private Redis if none is configured, the database
+migrated, the catalogs compiled, then the action server and Rasa as child processes and the
+gateway (web chat, NLG endpoint, router and sender workers) in this process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import IO, Any, List, Optional
+
+import uvicorn
+
+from bot.app import build_services, create_app
+from bot.i18n import compile_catalogs
+from bot.migrate import upgrade
+from bot.nlg import create_nlg_app
+from bot.rasa_setup import model_path, rasa_bin, write_endpoints
+from bot.redis_server import PrivateRedis
+from bot.settings import PROJECT_ROOT, Settings, with_local_keys
+
+log = logging.getLogger(__name__)
+
+
+class Child:
+    def __init__(self, name: str, command: List[str], log_path: Path, env: Optional[dict] = None) -> None:
+        self.name = name
+        self.command = command
+        self.log_path = log_path
+        self.env = env
+        self.process: Optional[subprocess.Popen[bytes]] = None
+        self._log: Optional[IO[bytes]] = None
+
+    def start(self) -> None:
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            self.command,
+            cwd=PROJECT_ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            start_new_session=True,
+        )
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+        if self._log:
+            self._log.close()
+
+
+def _server(app: Any, host: str, port: int) -> uvicorn.Server:
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on", ws="none")
+    server = uvicorn.Server(config)
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+    return server
+
+
+async def run_local(settings: Settings, rasa_port: int = 5005, action_port: int = 5055) -> int:
+    settings = with_local_keys(settings)
+    run_dir = settings.data_dir / "run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    private_redis: Optional[PrivateRedis] = None
+    if settings.redis_url is None:
+        private_redis = PrivateRedis(run_dir)
+        print("• starting a private Redis server (no REDIS_URL set)", flush=True)
+        settings = replace(settings, redis_url=private_redis.start())
+    settings = replace(
+        settings,
+        rasa_url=f"http://127.0.0.1:{rasa_port}",
+        action_server_url=f"http://127.0.0.1:{action_port}/webhook",
+    )
+    children: List[Child] = []
+    try:
+        print("• migrating the database", flush=True)
+        upgrade(settings.database_url)
+        compile_catalogs()
+        if not model_path().exists():
+            print("No trained model: run ./run (it trains) or python -m bot train", file=sys.stderr)
+            return 2
+        endpoints = write_endpoints(settings, run_dir / "endpoints.yml")
+        env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+        children = [
+            Child(
+                "action server",
+                [sys.executable, "-m", "bot", "actions", "--port", str(action_port)],
+                run_dir / "actions.log",
+                env,
+            ),
+            Child(
+                "Rasa",
+                [
+                    rasa_bin(),
+                    "run",
+                    "--model",
+                    str(model_path()),
+                    "--endpoints",
+                    str(endpoints),
+                    "--credentials",
+                    "credentials.yml",
+                    "--interface",
+                    "127.0.0.1",
+                    "--port",
+                    str(rasa_port),
+                ],
+                run_dir / "rasa.log",
+                env,
+            ),
+        ]
+        for child in children:
+            print(f"• starting the {child.name} (log: {child.log_path.relative_to(PROJECT_ROOT)})", flush=True)
+            child.start()
+        services = build_services(settings)
+        gateway = _server(create_app(settings, services=services), settings.host, settings.port)
+        nlg = _server(
+            create_nlg_app(services.catalogs, settings.keys.nlg_token, settings.default_language),  # type: ignore[union-attr]
+            settings.nlg_host,
+            settings.nlg_port,
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        serving = [asyncio.create_task(gateway.serve()), asyncio.create_task(nlg.serve())]
+        print("• waiting for Rasa to load the model (about 30 s)", flush=True)
+        started = time.monotonic()
+        while not stop.is_set():
+            if any(task.done() for task in serving):
+                break
+            if await services.rasa.ready():
+                break
+            dead = [c for c in children if not c.alive()]
+            if dead:
+                print(f"The {dead[0].name} stopped; see {dead[0].log_path}", file=sys.stderr)
+                stop.set()
+                break
+            await asyncio.sleep(0.5)
+        if not stop.is_set() and not any(task.done() for task in serving):
+            url = f"http://{settings.host}:{settings.port}/chat"
+            print(f"\nReady in {time.monotonic() - started:.0f} s. Web chat: {url}", flush=True)
+            print("Terminal chat: python -m bot chat   ·   Stop: Ctrl+C\n", flush=True)
+        exit_code = 0
+        while not stop.is_set():
+            dead = [c for c in children if not c.alive()]
+            if dead:
+                print(f"The {dead[0].name} stopped; see {dead[0].log_path}", file=sys.stderr)
+                exit_code = 1
+                break
+            ended = [task for task in serving if task.done()]
+            if ended:
+                problem = ended[0].exception()
+                print(f"The gateway stopped: {type(problem).__name__ if problem else 'exited'}", file=sys.stderr)
+                exit_code = 1
+                break
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+        gateway.should_exit = True
+        nlg.should_exit = True
+        await asyncio.gather(*serving, return_exceptions=True)
+        return exit_code
+    finally:
+        for child in reversed(children):
+            child.stop()
+        if private_redis:
+            private_redis.stop()

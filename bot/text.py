@@ -1,0 +1,44 @@
+"""Normalising what people write, before it is stored or sent to the model."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+
+_CONTROL = {c for c in map(chr, range(32)) if c not in "\n\t"} | {"\x7f"}
+_MENU_CHOICE = re.compile(r"^\s*[#(]?\s*([0-9])\s*[.):]?\s*$")
+
+
+class TextError(ValueError):
+    """The text cannot be accepted; ``code`` says why (``empty``, ``too_long``)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def clean(text: str, max_length: int) -> str:
+    """NFC-normalised text without control characters or surrounding space.
+
+    Raises :class:`TextError` for a text that is empty once cleaned or longer than
+    ``max_length`` characters."""
+    text = unicodedata.normalize("NFC", text)
+    text = "".join(" " if c in _CONTROL else c for c in text).strip()
+    if not text:
+        raise TextError("empty", "The message is empty.")
+    if len(text) > max_length:
+        raise TextError("too_long", f"The message is longer than {max_length} characters.")
+    return text
+
+
+def to_rasa(text: str) -> str:
+    """The message given to Rasa for a person's text.
+
+    A lone digit is a choice in the numbered menu (so it works by SMS). Any other text is
+    passed as text, never as an intent: a leading ``/`` (Rasa's intent syntax) is removed."""
+    match = _MENU_CHOICE.match(text)
+    if match:
+        return "/choose_option" + json.dumps({"option": match.group(1)}, separators=(",", ":"))
+    stripped = text.lstrip().lstrip("/").strip()
+    return stripped or "?"
