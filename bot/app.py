@@ -37,8 +37,6 @@ from bot.webchat_page import pick_language, render_page
 
 log = logging.getLogger(__name__)
 
-EXIT_URL = "https://www.google.com/search?q=meteo"
-
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -147,7 +145,7 @@ def create_app(settings: Settings, *, run_workers: bool = True, services: Option
             services.settings.languages,
             services.settings.default_language,
         )
-        page = render_page(services.catalogs, language, EXIT_URL, services.settings.max_text_length)
+        page = render_page(services.catalogs, language, services.settings.exit_url, services.settings.max_text_length)
         return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
     async def root(_request: Request) -> Response:

@@ -28,7 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--log-level", default="INFO")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="run the whole assistant locally")
+    run = sub.add_parser("run", help="run the whole assistant locally")
+    run.add_argument("--rasa-port", type=int, default=5005)
+    run.add_argument("--action-port", type=int, default=5055)
     sub.add_parser("setup", help="compile catalogs, train if needed")
     train = sub.add_parser("train", help="train the Rasa model")
     train.add_argument("--force", action="store_true")
@@ -60,7 +62,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if command == "run":
         from bot.supervisor import run_local
 
-        return asyncio.run(run_local(settings))
+        return asyncio.run(run_local(settings, rasa_port=args.rasa_port, action_port=args.action_port))
     if command in {"setup", "train"}:
         from bot.i18n import compile_catalogs
         from bot.rasa_setup import train as train_model

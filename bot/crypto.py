@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from bot.settings import Keys
 
 NONCE_BYTES = 12
+TAG_BYTES = 16
 
 
 class DecryptionError(Exception):
@@ -57,6 +58,8 @@ class Vault:
         cipher = self._ciphers.get(key_id)
         if cipher is None:
             raise DecryptionError("unknown key id")
+        if len(ciphertext) < NONCE_BYTES + TAG_BYTES:
+            raise DecryptionError("ciphertext too short")
         try:
             data = cipher.decrypt(ciphertext[:NONCE_BYTES], ciphertext[NONCE_BYTES:], purpose.encode())
         except InvalidTag:

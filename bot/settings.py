@@ -18,6 +18,8 @@ from typing import Mapping, Optional, Tuple
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 SUPPORTED_LANGUAGES: Tuple[str, ...] = ("fr", "en")
+# Where "Quick exit" leads: a neutral page that does not stand out in a browser history.
+DEFAULT_EXIT_URL = "https://www.google.com/search?q=m%C3%A9t%C3%A9o"
 
 
 class SettingsError(ValueError):
@@ -58,6 +60,7 @@ class Settings:
     router_concurrency: int = 8
     sweep_after_seconds: float = 30.0
     tracker_expiry_seconds: int = 30 * 24 * 3600
+    exit_url: str = DEFAULT_EXIT_URL
     keys: Optional[Keys] = field(default=None, repr=False)
 
     @property
@@ -114,6 +117,8 @@ def _keys_from_env(env: Mapping[str, str]) -> Optional[Keys]:
         key_id, sep, raw = item.strip().partition(":")
         if not sep or not key_id.isalnum() or len(key_id) > 16:
             raise SettingsError("OUTREACH_DATA_KEYS must look like id1:base64key,id0:base64key")
+        if key_id in data_keys:
+            raise SettingsError("OUTREACH_DATA_KEYS names the same key id twice")
         data_keys[key_id] = _decode_key(raw, "OUTREACH_DATA_KEYS")
         current = current or key_id
     token = env["OUTREACH_NLG_TOKEN"]
@@ -170,6 +175,9 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     keys = _keys_from_env(env)
     if keys is None and mode == "production":
         raise SettingsError("production mode needs OUTREACH_LOOKUP_KEY, OUTREACH_DATA_KEYS and OUTREACH_NLG_TOKEN")
+    exit_url = env.get("OUTREACH_EXIT_URL", DEFAULT_EXIT_URL)
+    if not (exit_url.startswith("https://") or exit_url == "about:blank"):
+        raise SettingsError("OUTREACH_EXIT_URL must be an https:// address (or about:blank)")
     if mode == "production" and not env.get("DATABASE_URL"):
         raise SettingsError("production mode needs DATABASE_URL")
     if mode == "production" and not env.get("REDIS_URL"):
@@ -195,6 +203,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         tracker_expiry_seconds=_int(
             env.get("OUTREACH_TRACKER_EXPIRY", str(30 * 24 * 3600)), "OUTREACH_TRACKER_EXPIRY", 60, 10**9
         ),
+        exit_url=exit_url,
         keys=keys,
     )
     if not settings.database_url:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, List, Optional, Sequence, Tuple, TypeVar
 
 from sqlalchemy import select, update
@@ -348,10 +348,15 @@ class Store:
                     id=int(m.id),
                     author=m.author,
                     text=self._vault.open(m.body_enc, m.key_id, BODY),
-                    sent_at=(m.processed_at if m.direction == OUT and m.processed_at else m.created_at),
+                    sent_at=_aware(m.processed_at if m.direction == OUT and m.processed_at else m.created_at),
                 )
                 for m in rows
             ]
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite returns naive datetimes; every time we store is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def _touch(session: Session, conversation_id: int, now: datetime) -> None:

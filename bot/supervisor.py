@@ -65,6 +65,13 @@ class Child:
             self._log.close()
 
 
+def _shown_path(path: Path) -> str:
+    try:
+        return str(path.relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
+
+
 def _server(app: Any, host: str, port: int) -> uvicorn.Server:
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on", ws="none")
     server = uvicorn.Server(config)
@@ -124,7 +131,7 @@ async def run_local(settings: Settings, rasa_port: int = 5005, action_port: int 
             ),
         ]
         for child in children:
-            print(f"• starting the {child.name} (log: {child.log_path.relative_to(PROJECT_ROOT)})", flush=True)
+            print(f"• starting the {child.name} (log: {_shown_path(child.log_path)})", flush=True)
             child.start()
         services = build_services(settings)
         gateway = _server(create_app(settings, services=services), settings.host, settings.port)

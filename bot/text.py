@@ -6,7 +6,8 @@ import json
 import re
 import unicodedata
 
-_CONTROL = {c for c in map(chr, range(32)) if c not in "\n\t"} | {"\x7f"}
+_KEPT_CONTROLS = {"\n", "\t"}
+_LEADING_SLASHES = re.compile(r"^[\s/]+")
 _MENU_CHOICE = re.compile(r"^\s*[#(]?\s*([0-9])\s*[.):]?\s*$")
 
 
@@ -24,7 +25,7 @@ def clean(text: str, max_length: int) -> str:
     Raises :class:`TextError` for a text that is empty once cleaned or longer than
     ``max_length`` characters."""
     text = unicodedata.normalize("NFC", text)
-    text = "".join(" " if c in _CONTROL else c for c in text).strip()
+    text = "".join(" " if unicodedata.category(c) == "Cc" and c not in _KEPT_CONTROLS else c for c in text).strip()
     if not text:
         raise TextError("empty", "The message is empty.")
     if len(text) > max_length:
@@ -40,5 +41,5 @@ def to_rasa(text: str) -> str:
     match = _MENU_CHOICE.match(text)
     if match:
         return "/choose_option" + json.dumps({"option": match.group(1)}, separators=(",", ":"))
-    stripped = text.lstrip().lstrip("/").strip()
+    stripped = _LEADING_SLASHES.sub("", text).strip()
     return stripped or "?"

@@ -77,11 +77,21 @@ def pick_language(requested: str, accept_language: str, languages: Iterable[str]
     served = list(languages)
     if requested in served:
         return requested
-    for part in accept_language.split(","):
-        code = part.split(";")[0].strip().lower()[:2]
-        if code in served:
-            return code
-    return default
+    ranked = []
+    for position, part in enumerate(accept_language.split(",")):
+        tag, _, params = part.partition(";")
+        code = tag.strip().lower().split("-")[0]
+        quality = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if code in served and quality > 0:
+            ranked.append((-quality, position, code))
+    return min(ranked)[2] if ranked else default
 
 
 def render_page(catalogs: Catalogs, language: str, exit_url: str, max_length: int) -> str:

@@ -1,0 +1,115 @@
+"""Shared fixtures: the real Redis and PostgreSQL servers of the machine (never imitations).
+
+* Redis: ``TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/15``, flushed before each test);
+  when no server answers there, a private ``redis-server`` is started for the session.
+* PostgreSQL: ``TEST_DATABASE_URL`` (default ``postgresql://postgres@127.0.0.1:5432/test``);
+  the tests create a database of their own there and drop it at the end.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import redis as redis_sync
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from bot.crypto import Vault
+from bot.db import make_engine, make_sessionmaker
+from bot.migrate import upgrade
+from bot.redis_server import PrivateRedis
+from bot.settings import Keys
+from bot.store import Store
+
+TEST_KEYS = Keys(
+    lookup_key=b"L" * 32,
+    data_keys={"k1": b"D" * 32},
+    current_key_id="k1",
+    nlg_token="test-nlg-token-0123456789",
+)
+
+
+def b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        redis_sync.Redis.from_url(url, socket_connect_timeout=1).ping()
+        yield url
+        return
+    except redis_sync.RedisError:
+        pass
+    private = PrivateRedis(tmp_path_factory.mktemp("redis"))
+    yield private.start()
+    private.stop()
+
+
+@pytest.fixture
+def redis_clean(redis_url: str) -> str:
+    redis_sync.Redis.from_url(redis_url).flushdb()
+    return redis_url
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, migrated to head."""
+    base = make_url(os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"))
+    name = f"outreach_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT", future=True)
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as error:  # a clear message instead of a stack of driver errors
+        pytest.fail(f"PostgreSQL is needed at {base.render_as_string(hide_password=True)}: {error}")
+    url = base.set(database=name).render_as_string(hide_password=False)
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_migrated(postgres_server_url: str) -> str:
+    upgrade(postgres_server_url)
+    return postgres_server_url
+
+
+def _truncate_postgres(url: str) -> None:
+    engine = create_engine(url, future=True)
+    with engine.begin() as connection:
+        connection.execute(text("TRUNCATE messages, conversations, contacts RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty, migrated database: a SQLite file, then the same test on PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'test.db'}"
+        upgrade(url)
+        return url
+    url = request.getfixturevalue("postgres_migrated")
+    _truncate_postgres(url)
+    return url
+
+
+@pytest.fixture
+def vault() -> Vault:
+    return Vault(TEST_KEYS)
+
+
+@pytest.fixture
+def store(database_url: str, vault: Vault) -> Iterator[Store]:
+    engine = make_engine(database_url)
+    store = Store(make_sessionmaker(engine), vault)
+    yield store
+    store.close()
+    engine.dispose()

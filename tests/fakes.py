@@ -1,0 +1,33 @@
+"""A stand-in for the Rasa server's REST channel, for router tests (the end-to-end tests use
+the real Rasa). It answers ``reply to <text>`` and can be made unavailable."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List
+
+import httpx
+
+
+class FakeRasa:
+    def __init__(self) -> None:
+        self.calls: List[Dict[str, Any]] = []
+        self.down = False
+        self.replies_per_message = 1
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        if self.down:
+            raise httpx.ConnectError("connection refused", request=request)
+        if request.url.path == "/webhooks/rest/":
+            return httpx.Response(200, json={"status": "ok"})
+        body = json.loads(request.content)
+        self.calls.append(body)
+        replies = [
+            {"recipient_id": body["sender"], "text": f"reply {n} to {body['message']}"}
+            for n in range(self.replies_per_message)
+        ]
+        return httpx.Response(200, json=replies)
+
+    @property
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handler)

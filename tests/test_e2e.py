@@ -1,0 +1,254 @@
+"""End to end: the real run command (private Redis, Rasa server, action server, gateway) and
+a person talking to it through the web chat API, in French and English, as people write.
+
+Each answer is compared with the catalog text the person must get, in her language.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator, List
+
+import httpx
+import pytest
+
+from bot.i18n import Catalogs
+from bot.rasa_setup import model_path
+from bot.redis_server import free_port
+from bot.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.e2e
+
+
+class Person:
+    """Someone using the web chat: posts a text, reads the answers."""
+
+    def __init__(self, base_url: str) -> None:
+        self.http = httpx.Client(base_url=base_url, timeout=40)
+        self.session = self.http.post("/webchat/sessions").json()["session"]
+        self.last = 0
+
+    def say(self, text: str, expected_answers: int = 1) -> List[str]:
+        posted = self.http.post(f"/webchat/sessions/{self.session}/messages", json={"text": text})
+        assert posted.status_code == 202, posted.text
+        mine = posted.json()["id"]
+        answers: List[str] = []
+        deadline = time.monotonic() + 60
+        while len(answers) < expected_answers and time.monotonic() < deadline:
+            response = self.http.get(
+                f"/webchat/sessions/{self.session}/messages", params={"after": self.last, "wait": 20}
+            )
+            for message in response.json()["messages"]:
+                self.last = max(self.last, message["id"])
+                if message["author"] == "bot" and message["id"] > mine:
+                    answers.append(message["text"])
+        return answers
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    if not model_path().exists():
+        pytest.fail("no trained model: run `python -m bot setup` first (./test does)")
+    data_dir = tmp_path_factory.mktemp("e2e")
+    port, nlg_port, rasa_port, action_port = free_port(), free_port(), free_port(), free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}},
+        "OUTREACH_ENV": "local",
+        "OUTREACH_DATA_DIR": str(data_dir),
+        "OUTREACH_PORT": str(port),
+        "OUTREACH_NLG_PORT": str(nlg_port),
+        "OUTREACH_EXIT_URL": "about:blank",
+        "PYTHONPATH": str(PROJECT_ROOT),
+    }
+    output = (data_dir / "run-output.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run", "--rasa-port", str(rasa_port), "--action-port", str(action_port)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            output.close()
+            log = (data_dir / "run-output.log").read_text(errors="replace")[-4000:]
+            pytest.fail(f"the assistant did not start:\n{log}")
+        time.sleep(0.5)
+    yield {"url": base_url, "data_dir": data_dir}
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+    output.close()
+
+
+@pytest.fixture(scope="module")
+def catalogs() -> Catalogs:
+    return Catalogs(("fr", "en"))
+
+
+def test_bonjour_gets_the_french_menu_and_hello_the_english_one(stack: dict, catalogs: Catalogs) -> None:
+    assert Person(stack["url"]).say("bonjour") == [catalogs.render("utter_menu", "fr")]
+    assert Person(stack["url"]).say("hello") == [catalogs.render("utter_menu", "en")]
+
+
+TOPICS = [
+    # (what the person writes, the answer she must get, its language)
+    ("slt", "utter_menu", "fr"),
+    ("c quoi mes droits ici", "utter_rights_menu", "fr"),
+    ("est ce que c illegal de vendre du sexe en france", "utter_law", "fr"),
+    ("la police peut m arreter ?", "utter_police", "fr"),
+    ("je veux porter plainte contre mon proxenete", "utter_complaint", "fr"),
+    ("jveux faire un test vih gratuit", "utter_testing", "fr"),
+    ("le preservatif a craque hier soir", "utter_exposure", "fr"),
+    ("c koi la prep", "utter_prep", "fr"),
+    ("pilule du lendemain svp", "utter_emergency_contraception", "fr"),
+    ("jai pas de carte vitale comment me soigner", "utter_care_no_coverage", "fr"),
+    ("je veux arreter la prostitution", "utter_exit_pathway", "fr"),
+    ("jai pas de papiers", "utter_papers", "fr"),
+    ("je dors dehors ce soir", "utter_shelter", "fr"),
+    ("il va me frapper au secours", "utter_danger", "fr"),
+    ("jai 15 ans", "utter_minor", "fr"),
+    ("merci bcp", "utter_thanks", "fr"),
+    ("is it illegal to sell sex in france", "utter_law", "en"),
+    ("can police arrest me", "utter_police", "en"),
+    ("where i fit do hiv test free", "utter_testing", "en"),
+    ("the condom broke last night", "utter_exposure", "en"),
+    ("i want to leave this work abeg help me", "utter_exit_pathway", "en"),
+    ("i no get papers", "utter_papers", "en"),
+    ("i have nowhere to sleep tonight", "utter_shelter", "en"),
+    ("help he is beating me now", "utter_danger", "en"),
+    ("im 16 years old", "utter_minor", "en"),
+    ("how much money will I get during the program", "utter_afis", "en"),
+]
+
+
+@pytest.mark.parametrize(("text", "response", "language"), TOPICS)
+def test_each_topic_is_answered_in_the_persons_language(
+    stack: dict, catalogs: Catalogs, text: str, response: str, language: str
+) -> None:
+    assert Person(stack["url"]).say(text) == [catalogs.render(response, language)]
+
+
+def test_numbered_menu_and_more_work_like_by_sms(stack: dict, catalogs: Catalogs) -> None:
+    person = Person(stack["url"])
+    assert person.say("bjr") == [catalogs.render("utter_menu", "fr")]
+    assert person.say("2") == [catalogs.render("utter_health_menu", "fr")]
+    assert person.say("2") == [catalogs.render("utter_exposure", "fr")]
+    assert person.say("plus") == [catalogs.render("utter_exposure_more", "fr")]
+    assert person.say("0") == [catalogs.render("utter_menu", "fr")]
+    assert person.say("1") == [catalogs.render("utter_rights_menu", "fr")]
+    assert person.say("9") == [catalogs.render("utter_invalid_option", "fr")]
+    assert person.say("3") == [catalogs.render("utter_complaint", "fr")]
+
+
+def test_a_person_who_switches_language_is_followed(stack: dict, catalogs: Catalogs) -> None:
+    person = Person(stack["url"])
+    assert person.say("bonjour") == [catalogs.render("utter_menu", "fr")]
+    assert person.say("sorry I speak english, I need a place to sleep tonight") == [
+        catalogs.render("utter_shelter", "en")
+    ]
+    assert person.say("more") == [catalogs.render("utter_shelter_more", "en")]
+    [answer] = person.say("ok")  # too short to tell a language: the conversation stays in English
+    english = {catalogs.render(name, "en") for name in catalogs.sources}
+    french = {catalogs.render(name, "fr") for name in catalogs.sources}
+    assert answer in english and answer not in french
+
+
+def test_nothing_personal_in_any_log(stack: dict) -> None:
+    secret = "je m appelle Zorabelle et mon numero est 0612345678"
+    person = Person(stack["url"])
+    person.say(secret)
+    person.say("<b>Zorabelle</b> ecrit encore")
+    logs = list(Path(stack["data_dir"]).rglob("*.log"))
+    assert any(path.name == "rasa.log" for path in logs)
+    for path in logs:
+        content = path.read_text(errors="replace")
+        assert "Zorabelle" not in content, path.name
+        assert "0612345678" not in content, path.name
+        assert person.session not in content, path.name
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("chromium is needed: apt-get install chromium (./test installs it)")
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+def test_the_chat_page_in_a_browser(stack: dict, browser: object, catalogs: Catalogs) -> None:
+    page = browser.new_page(locale="fr-FR")  # type: ignore[attr-defined]
+    errors: List[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{stack['url']}/chat")
+    assert page.get_attribute("html", "lang") == "fr"
+    page.fill("#text", "bonjour")
+    page.press("#text", "Enter")
+    bot = page.locator("#log li.bot")
+    bot.first.wait_for(timeout=30_000)
+    assert bot.first.locator("span").nth(1).inner_text() == catalogs.render("utter_menu", "fr")
+    # a person's HTML is shown as text, never run
+    payload = '<img src=x onerror="window.pwned=1"><b>gras</b>'
+    page.fill("#text", payload)
+    page.click("form button")
+    page.locator("#log li.user").nth(1).wait_for()
+    assert page.locator("#log li.user").nth(1).locator("span").nth(1).inner_text() == payload
+    assert page.locator("#log img").count() == 0 and page.locator("#log b").count() == 0
+    assert page.evaluate("window.pwned === undefined")
+    bot.nth(1).wait_for(timeout=30_000)
+    # reloading keeps the conversation of this tab
+    page.reload()
+    page.locator("#log li.bot").nth(1).wait_for(timeout=30_000)
+    assert page.locator("#log li.user").count() == 2
+    # quick exit: leaves for the neutral page, forgets the session, replaces the history entry
+    history_before = page.evaluate("history.length")
+    page.click("#exit")
+    page.wait_for_url("about:blank")
+    assert page.evaluate("history.length") == history_before
+    assert page.evaluate("sessionStorage.getItem('chat-session')") is None
+    assert errors == []
+    page.close()
+
+
+def test_the_chat_page_in_english(stack: dict, browser: object, catalogs: Catalogs) -> None:
+    page = browser.new_page(locale="en-GB", extra_http_headers={"Accept-Language": "en-GB,en;q=0.9"})  # type: ignore[attr-defined]
+    page.goto(f"{stack['url']}/chat")
+    assert page.get_attribute("html", "lang") == "en"
+    assert page.inner_text("#exit") == "Quick exit"
+    page.fill("#text", "hello")
+    page.press("#text", "Enter")
+    page.locator("#log li.bot").first.wait_for(timeout=30_000)
+    assert page.locator("#log li.bot span").nth(1).inner_text() == catalogs.render("utter_menu", "en")
+    page.close()

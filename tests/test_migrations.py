@@ -1,0 +1,40 @@
+"""The Alembic migrations build exactly the schema of the models, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, inspect
+
+from bot.migrate import downgrade, upgrade
+from bot.models import Base
+
+TABLES = {"alembic_version", "contacts", "conversations", "messages"}
+
+
+def _check(url: str) -> None:
+    upgrade(url)
+    engine = create_engine(url, future=True)
+    with engine.connect() as connection:
+        assert set(inspect(connection).get_table_names()) == TABLES
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        assert diff == [], f"models and migrations differ: {diff}"
+    downgrade(url, "base")
+    with engine.connect() as connection:
+        assert set(inspect(connection).get_table_names()) == {"alembic_version"}
+    upgrade(url)  # and back up again
+    with engine.connect() as connection:
+        assert set(inspect(connection).get_table_names()) == TABLES
+    engine.dispose()
+
+
+def test_migrations_on_sqlite(tmp_path: Path) -> None:
+    _check(f"sqlite:///{tmp_path / 'm.db'}")
+
+
+@pytest.mark.postgres
+def test_migrations_on_postgres(postgres_server_url: str) -> None:
+    _check(postgres_server_url)
