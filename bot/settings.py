@@ -43,7 +43,7 @@ class Keys:
 @dataclass(frozen=True)
 class Settings:
     env: str = "local"
-    data_dir: Path = PROJECT_ROOT / "data"
+    data_dir: Path = PROJECT_ROOT / "var"
     database_url: str = ""
     redis_url: Optional[str] = None
     rasa_url: str = "http://127.0.0.1:5005"
@@ -133,7 +133,7 @@ def _keys_from_env(env: Mapping[str, str]) -> Optional[Keys]:
 
 
 def local_keys(data_dir: Path) -> Keys:
-    """Keys for a local run: generated once into ``data/keys.json`` (mode 0600)."""
+    """Keys for a local run: generated once into ``var/keys.json`` (mode 0600)."""
     path = data_dir / "keys.json"
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -162,7 +162,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     mode = env.get("OUTREACH_ENV", "local")
     if mode not in {"local", "test", "production"}:
         raise SettingsError("OUTREACH_ENV must be local, test or production")
-    data_dir = Path(env.get("OUTREACH_DATA_DIR", str(PROJECT_ROOT / "data"))).resolve()
+    data_dir = Path(env.get("OUTREACH_DATA_DIR", str(PROJECT_ROOT / "var"))).resolve()
     languages = tuple(
         lang.strip() for lang in env.get("OUTREACH_LANGUAGES", ",".join(SUPPORTED_LANGUAGES)).split(",") if lang.strip()
     )

@@ -38,6 +38,7 @@ STRINGS: Dict[str, str] = {
     "staff": pgettext("webchat", "Association"),
     "failed": pgettext("webchat", "Le message n'est pas parti. Vérifiez la connexion, il sera renvoyé."),
     "log": pgettext("webchat", "Conversation"),
+    "rejected": pgettext("webchat", "Ce message n'a pas pu être envoyé : il est vide ou trop long."),
 }
 
 PAGE = """<!doctype html>
@@ -50,7 +51,8 @@ PAGE = """<!doctype html>
 <title>{title}</title>
 <link rel="stylesheet" href="/static/chat.css">
 </head>
-<body data-you="{you}" data-bot="{bot}" data-staff="{staff}" data-failed="{failed}" data-exit-url="{exit_url}">
+<body data-you="{you}" data-bot="{bot}" data-staff="{staff}" data-failed="{failed}"
+ data-rejected="{rejected}" data-exit-url="{exit_url}">
 <header>
 <h1>{title}</h1>
 <button id="exit" type="button" class="exit" title="{exit_hint}">{exit}</button>

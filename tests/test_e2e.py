@@ -252,3 +252,17 @@ def test_the_chat_page_in_english(stack: dict, browser: object, catalogs: Catalo
     page.locator("#log li.bot").first.wait_for(timeout=30_000)
     assert page.locator("#log li.bot span").nth(1).inner_text() == catalogs.render("utter_menu", "en")
     page.close()
+
+
+def test_the_terminal_chat(stack: dict, catalogs: Catalogs) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "chat", "--url", stack["url"]],
+        input="bonjour\n2\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=PROJECT_ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert catalogs.render("utter_menu", "fr") in done.stdout
+    assert catalogs.render("utter_health_menu", "fr") in done.stdout

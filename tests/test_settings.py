@@ -59,7 +59,7 @@ def load_error(env: dict[str, str]) -> str:
 
 def test_defaults() -> None:
     settings = load_settings({})
-    data_dir = (PROJECT_ROOT / "data").resolve()
+    data_dir = (PROJECT_ROOT / "var").resolve()
     assert settings.env == "local"
     assert not settings.production
     assert settings.data_dir == data_dir

@@ -81,7 +81,8 @@
       return request("POST", "/webchat/sessions/" + token + "/messages", { text: text }, { "Idempotency-Key": key })
         .then(function (response) {
           if (response.status === 404) { session = null; sessionStorage.removeItem("chat-session"); throw new Error("gone"); }
-          if (!response.ok) { return response.json().then(function (data) { status.textContent = data.error.message; }); }
+          if (response.status >= 500) { throw new Error("server"); }
+          if (!response.ok) { status.textContent = body.dataset.rejected; return; }
           if (first) { poll(); }
         });
     }).catch(function () {
