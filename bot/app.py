@@ -27,6 +27,7 @@ from bot.crypto import Vault
 from bot.db import make_engine, make_sessionmaker
 from bot.i18n import Catalogs
 from bot.language import LanguageChooser
+from bot.language_menu import LanguageMenu
 from bot.queues import Notifier
 from bot.rasa_client import RasaClient
 from bot.router import Router
@@ -86,6 +87,8 @@ def make_workers(services: Services) -> List[Callable[[], Coroutine[Any, Any, No
         services.chooser,
         concurrency=services.settings.router_concurrency,
         sweep_after=services.settings.sweep_after_seconds,
+        language_menu=LanguageMenu(services.settings.languages),
+        catalogs=services.catalogs,
     )
     sender = Sender(services.store, services.redis, {"webchat": WebChatChannel()})
     return [router.run, sender.run]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from typing import List, Optional
 
@@ -44,11 +45,17 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="run the router and sender workers")
     sub.add_parser("nlg", help="run the NLG endpoint")
     i18n = sub.add_parser("i18n", help="translation catalogs")
-    i18n.add_argument("action", choices=["extract", "update", "compile"])
+    i18n.add_argument("action", choices=["extract", "update", "compile", "status", "check", "preview"])
+    i18n.add_argument("--lang", help="preview: the language to show")
+    i18n.add_argument("--responses", help="preview: comma-separated response names (default: all)")
+    i18n.add_argument("--reviewed-only", action="store_true", help="preview: as with drafts not served")
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    # Rasa must never send telemetry or crash reports (they could carry conversation data);
+    # every Rasa process we start inherits this.
+    os.environ["RASA_TELEMETRY_ENABLED"] = "false"
     args = _parser().parse_args(argv)
     from bot.logs import setup_logging
 
@@ -99,7 +106,36 @@ def main(argv: Optional[List[str]] = None) -> int:
         elif args.action == "update":
             for path in i18n_tools.update([lang for lang in settings.languages if lang != "fr"]):
                 print(f"updated {path}")
-        else:
+        elif args.action == "compile":
             print(f"compiled {compile_catalogs(force=True)} catalog file(s)")
+        else:
+            return _i18n_report(args)
         return 0
     return 2
+
+
+def _i18n_report(args: argparse.Namespace) -> int:
+    from bot import i18n_report
+    from bot.language import LanguageChooser
+
+    if args.action == "status":
+        languages = ["fr", *[lang for lang in i18n_report.catalog_languages() if lang != "fr"]]
+        print(i18n_report.format_status(i18n_report.status(lang) for lang in languages))
+        return 0
+    if args.action == "check":
+        detector = LanguageChooser(("fr", *[lang for lang in i18n_report.catalog_languages() if lang != "fr"]), "fr")
+        problems = i18n_report.check(french_detector=detector)
+        for problem in problems:
+            print(problem)
+        print(f"catalog check: {len(problems)} problem(s)")
+        return 1 if problems else 0
+    if not args.lang:
+        print("preview needs --lang (for example --lang ro)", file=sys.stderr)
+        return 2
+    names = [n.strip() for n in args.responses.split(",")] if args.responses else None
+    try:
+        print(i18n_report.preview(args.lang, names, serve_drafts=not args.reviewed_only))
+    except KeyError as error:
+        print(f"unknown response(s): {error}", file=sys.stderr)
+        return 2
+    return 0

@@ -59,7 +59,7 @@ def extract(root: Path = PROJECT_ROOT) -> Catalog:
         catalog.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
     TEMPLATE.parent.mkdir(parents=True, exist_ok=True)
     with TEMPLATE.open("wb") as handle:
-        write_po(handle, catalog, width=100, omit_header=False, sort_output=False)
+        write_po(handle, catalog, width=0, omit_header=False, sort_output=False)
     return catalog
 
 
@@ -79,7 +79,9 @@ def update(languages: Sequence[str], root: Path = PROJECT_ROOT) -> List[Path]:
         catalog.update(template, no_fuzzy_matching=False, update_header_comment=False)
         catalog.revision_date = datetime.now(timezone.utc)
         with po_path.open("wb") as handle:
-            write_po(handle, catalog, width=100, omit_header=False, include_previous=True)
+            write_po(
+                handle, catalog, width=0, omit_header=False, include_previous=True
+            )  # width 0: Babel wraps previous ids badly
         written.append(po_path)
     compile_catalogs(force=True)
     return written

@@ -18,7 +18,7 @@ import yaml
 
 from bot.i18n import TRANSLATIONS_DIR
 
-_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)  # digits kept: Arabizi writes "3andi", "7ad"
 
 LINGUA_NAMES = {
     "fr": "FRENCH",
@@ -39,12 +39,19 @@ def _fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+def load_language_file(language: str, translations_dir: Path = TRANSLATIONS_DIR) -> dict:
+    """The mediators' data of a language (``translations/<lang>/language.yml``), or {}."""
+    path = translations_dir / language / "language.yml"
+    if not path.exists():
+        return {}
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+
+
 def load_markers(languages: Iterable[str], translations_dir: Path = TRANSLATIONS_DIR) -> Dict[str, Set[str]]:
     markers: Dict[str, Set[str]] = {}
     for language in languages:
-        path = translations_dir / language / "language.yml"
-        if path.exists():
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = load_language_file(language, translations_dir)
+        if data:
             markers[language] = {_fold(str(word)) for word in data.get("markers") or []}
     return markers
 
@@ -52,8 +59,12 @@ def load_markers(languages: Iterable[str], translations_dir: Path = TRANSLATIONS
 class LanguageChooser:
     """Decides, for each inbound message, the language to answer in."""
 
-    FIRST_CONFIDENCE = 0.6
-    SWITCH_CONFIDENCE = 0.9
+    # A first message sets the language when the detector is fairly sure; switching an
+    # established conversation needs more: a clear winner, over two words at least.
+    FIRST_CONFIDENCE = 0.4
+    FIRST_MARGIN = 0.15
+    SWITCH_CONFIDENCE = 0.7
+    SWITCH_MARGIN = 0.4
     MIN_LETTERS = 3
 
     def __init__(self, languages: Iterable[str], default: str, markers: Optional[Dict[str, Set[str]]] = None) -> None:
@@ -78,21 +89,36 @@ class LanguageChooser:
             return self._detector
 
     def _by_markers(self, words: Iterable[str]) -> Optional[str]:
-        hits = {lang for lang, marks in self.markers.items() for word in words if word in marks}
-        return hits.pop() if len(hits) == 1 else None
+        """The language with the most marker words in the message, if one has strictly most."""
+        hits: Dict[str, int] = {}
+        for word in words:
+            for language, marks in self.markers.items():
+                if word in marks:
+                    hits[language] = hits.get(language, 0) + 1
+        if not hits:
+            return None
+        ranked = sorted(hits.values(), reverse=True)
+        if len(ranked) > 1 and ranked[0] == ranked[1]:
+            return None
+        return max(hits, key=lambda language: hits[language])
 
     def detect(self, text: str) -> tuple[Optional[str], float]:
         """(language, confidence) by statistics alone; (None, 0) for text with too few letters."""
+        code, confidence, _margin = self._detect(text)
+        return code, confidence
+
+    def _detect(self, text: str) -> tuple[Optional[str], float, float]:
         letters = sum(1 for c in text if c.isalpha())
         if letters < self.MIN_LETTERS or len(self.languages) < 2:
-            return None, 0.0
+            return None, 0.0, 0.0
         detector = self._get_detector()
         values = detector.compute_language_confidence_values(text)  # type: ignore[attr-defined]
         if not values:
-            return None, 0.0
+            return None, 0.0, 0.0
         best = values[0]
+        second = float(values[1].value) if len(values) > 1 else 0.0
         code = next(c for c, name in LINGUA_NAMES.items() if name == best.language.name)
-        return code, float(best.value)
+        return code, float(best.value), float(best.value) - second
 
     def choose(self, text: str, current: Optional[str]) -> str:
         """The language to answer ``text`` in, given the contact's ``current`` language."""
@@ -102,11 +128,13 @@ class LanguageChooser:
         marked = self._by_markers(words)
         if marked is not None:
             return marked
-        detected, confidence = self.detect(text)
+        detected, confidence, margin = self._detect(text)
+        if detected is None:
+            return current or self.default
         if current is None:
-            if detected is not None and confidence >= self.FIRST_CONFIDENCE:
-                return detected
-            return self.default
-        if detected is not None and detected != current and confidence >= self.SWITCH_CONFIDENCE and len(words) >= 2:
+            sure = confidence >= self.FIRST_CONFIDENCE and margin >= self.FIRST_MARGIN
+            return detected if sure else self.default
+        clear = confidence >= self.SWITCH_CONFIDENCE and margin >= self.SWITCH_MARGIN
+        if detected != current and clear and len(words) >= 2:
             return detected
         return current

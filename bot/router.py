@@ -16,13 +16,15 @@ import asyncio
 import logging
 import socket
 from datetime import timedelta
-from typing import Optional, Set
+from typing import Optional, Set, Tuple
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bot import queues
+from bot.i18n import Catalogs
 from bot.language import LanguageChooser
+from bot.language_menu import LanguageMenu
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.store import Inbound, Store
 from bot.text import to_rasa
@@ -43,8 +45,14 @@ class Router:
         claim_idle_ms: int = 60_000,
         rasa_retry_for: float = 20.0,
         consumer: Optional[str] = None,
+        language_menu: Optional[LanguageMenu] = None,
+        catalogs: Optional[Catalogs] = None,
+        menu_ttl_s: int = 900,
     ) -> None:
         self.store = store
+        self.language_menu = language_menu
+        self.catalogs = catalogs
+        self.menu_ttl_s = menu_ttl_s
         self.redis = redis
         self.rasa = rasa
         self.chooser = chooser
@@ -158,15 +166,45 @@ class Router:
         conversation = await self.store.run(self.store.conversation, message.conversation_id)
         if conversation is None:
             return
-        language = await self.store.run(self.chooser.choose, message.text, conversation.language)
+        chosen, menu_text = await self._explicit_language(message, conversation.language)
+        if chosen is not None:
+            language = chosen
+        else:
+            language = await self.store.run(self.chooser.choose, message.text, conversation.language)
         if language != conversation.language:
             await self.store.run(self.store.set_language, conversation.contact_id, language)
-        replies = await self._ask_rasa(conversation.public_id, to_rasa(message.text), language)
-        texts = [str(reply["text"]) for reply in replies if reply.get("text")]
+        if menu_text is not None:
+            texts = [menu_text]
+        else:
+            # after an explicit choice, the main menu in the new language
+            rasa_text = "/greet" if chosen is not None else to_rasa(message.text)
+            replies = await self._ask_rasa(conversation.public_id, rasa_text, language)
+            texts = [str(reply["text"]) for reply in replies if reply.get("text")]
         outbound_ids = await self.store.run(self.store.complete_inbound, message.id, texts, language)
         for outbound_id in outbound_ids:
             await queues.notify_outbox(self.redis, outbound_id)
         await queues.publish_conversation(self.redis, message.conversation_id)
+
+    async def _explicit_language(self, message: Inbound, current: Optional[str]) -> Tuple[Optional[str], Optional[str]]:
+        """(language chosen, None) for an explicit choice; (language, menu text) when the
+        person asks for the language menu; (None, None) otherwise."""
+        menu = self.language_menu
+        if menu is None or self.catalogs is None:
+            return None, None
+        key = f"{queues.PREFIX}:language-menu:{message.conversation_id}"
+        menu_shown = await self.redis.get(key)
+        chosen = menu.choice(message.text) if menu_shown else menu.named_language(message.text)
+        if chosen is not None:
+            await self.redis.delete(key)
+            return chosen, None
+        asked_in = menu.asks_for_menu(message.text)
+        if asked_in is not None:
+            await self.redis.set(key, "1", ex=self.menu_ttl_s)
+            shown_in = current or asked_in
+            return shown_in, menu.render(self.catalogs, shown_in)
+        if menu_shown:
+            await self.redis.delete(key)  # she wrote something else: the menu is over
+        return None, None
 
     async def _ask_rasa(self, sender: str, text: str, language: str) -> list:
         delay = 0.5

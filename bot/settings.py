@@ -17,7 +17,7 @@ from typing import Mapping, Optional, Tuple
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-SUPPORTED_LANGUAGES: Tuple[str, ...] = ("fr", "en")
+SUPPORTED_LANGUAGES: Tuple[str, ...] = ("fr", "en", "es", "pt", "ro", "bg", "zh", "ru", "uk", "ar")
 # Where "Quick exit" leads: a neutral page that does not stand out in a browser history.
 DEFAULT_EXIT_URL = "https://www.google.com/search?q=m%C3%A9t%C3%A9o"
 

@@ -46,6 +46,8 @@ if [ -z "${REDIS_URL:-}" ] && ! command -v redis-server >/dev/null 2>&1; then
   fi
 fi
 
+# Rasa must never send telemetry or crash reports (they could carry conversation data).
+export RASA_TELEMETRY_ENABLED=false
 export PATH="$VENV/bin:$PATH"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 cd "$ROOT"

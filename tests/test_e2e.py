@@ -98,7 +98,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 
 @pytest.fixture(scope="module")
 def catalogs() -> Catalogs:
-    return Catalogs(("fr", "en"))
+    from bot.settings import SUPPORTED_LANGUAGES
+
+    return Catalogs(SUPPORTED_LANGUAGES)
 
 
 def test_bonjour_gets_the_french_menu_and_hello_the_english_one(stack: dict, catalogs: Catalogs) -> None:
@@ -266,3 +268,51 @@ def test_the_terminal_chat(stack: dict, catalogs: Catalogs) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert catalogs.render("utter_menu", "fr") in done.stdout
     assert catalogs.render("utter_health_menu", "fr") in done.stdout
+
+
+def _held_out(language: str, intents: tuple) -> List[tuple]:
+    """(text, expected response) of the first held-out test story of each intent."""
+    import yaml
+
+    stories = yaml.safe_load((PROJECT_ROOT / "tests" / "stories" / f"test_{language}.yml").read_text())
+    found = {}
+    for story in stories["stories"]:
+        user, action = story["steps"][0], story["steps"][1]
+        if user.get("intent") in intents and user["intent"] not in found:
+            found[user["intent"]] = (user["user"].strip(), action["action"])
+    return [found[intent] for intent in intents if intent in found]
+
+
+LANGUAGES = ("fr", "en", "es", "pt", "ro", "bg", "zh", "ru", "uk", "ar")
+E2E_INTENTS = ("ask_shelter", "danger", "minor", "ask_testing", "ask_papers", "ask_exit_pathway")
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_language_is_understood_and_answered_in_it(stack: dict, catalogs: Catalogs, language: str) -> None:
+    cases = _held_out(language, E2E_INTENTS)
+    assert len(cases) == len(E2E_INTENTS)
+    wrong = []
+    for text, response in cases:
+        answer = Person(stack["url"]).say(text)  # a first message: the language is detected
+        if answer != [catalogs.render(response, language)]:
+            wrong.append((text, response, answer[0][:60] if answer else None))
+    assert wrong == []
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_menu_by_numbers_and_more_in_every_language(stack: dict, catalogs: Catalogs, language: str) -> None:
+    import yaml
+
+    person = Person(stack["url"])
+    [greeting] = [t for t, r in _held_out(language, ("greet",))]
+    assert person.say(greeting) == [catalogs.render("utter_menu", language)]
+    assert person.say("5") == [catalogs.render("utter_shelter", language)]
+    more_examples = yaml.safe_load((PROJECT_ROOT / "nlu_data" / language / "nlu.yml").read_text())
+    more_word = next(
+        line.strip()[2:]
+        for block in more_examples["nlu"]
+        if block.get("intent") == "more"
+        for line in block["examples"].splitlines()
+        if line.strip()
+    )
+    assert person.say(more_word) == [catalogs.render("utter_shelter_more", language)]

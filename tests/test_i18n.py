@@ -15,6 +15,7 @@ from babel.messages.pofile import read_po
 
 from bot import i18n_tools
 from bot.i18n import DOMAIN_FILE, TRANSLATIONS_DIR, Catalogs, fill, load_source_responses
+from bot.language_menu import HEADER
 from bot.webchat_page import STRINGS
 
 POT_PATH = TRANSLATIONS_DIR / "messages.pot"
@@ -121,8 +122,8 @@ def test_unknown_language_gives_the_french_source(catalogs: Catalogs, domain_res
 def test_language_without_catalog_falls_back_to_french(
     translations_dir: Path, domain_responses: Dict[str, str]
 ) -> None:
-    catalogs = Catalogs(["fr", "es"], translations_dir=translations_dir)
-    assert catalogs.render("utter_menu", "es") == domain_responses["utter_menu"]
+    catalogs = Catalogs(["fr", "xx"], translations_dir=translations_dir)  # "xx" has no catalog folder
+    assert catalogs.render("utter_menu", "xx") == domain_responses["utter_menu"]
 
 
 def test_unknown_response_name_raises(catalogs: Catalogs) -> None:
@@ -278,6 +279,7 @@ def test_extract_has_nothing_else(extracted: tuple[Catalog, Path], domain_respon
     catalog, _ = extracted
     expected = {(name, text) for name, text in domain_responses.items()}
     expected |= {("webchat", text) for text in STRINGS.values()}
+    expected |= {("language", HEADER)}
     assert {(m.context, m.id) for m in catalog if m.id} == expected
 
 

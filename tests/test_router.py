@@ -206,3 +206,50 @@ async def test_sender_delivers_once_and_wakes_readers(store, redis, fake_rasa, c
 def _all_sent(store: Store, conversation: ConversationRef, count: int) -> bool:
     ids = [m.id for m in store.messages_after(conversation.id, 0) if m.author == "bot"]
     return len(ids) == count and all(store.outbound(i).status == SENT for i in ids)  # type: ignore[union-attr]
+
+
+async def test_language_menu_and_explicit_choice(store, redis, fake_rasa, chooser) -> None:
+    from bot.i18n import Catalogs
+    from bot.language_menu import LanguageMenu
+
+    catalogs = Catalogs(("fr", "en"))
+    menu = LanguageMenu(("fr", "en"))
+    conversation = store.open_conversation("webchat", "session-j-0123456789abcdef")
+    router = make_router(store, redis, fake_rasa, chooser, language_menu=menu, catalogs=catalogs)
+    async with running(router.run):
+        await post(store, redis, conversation, "j0", "bonjour")
+        await wait_for(lambda: len(bot_texts(store, conversation)) == 1)
+        await post(store, redis, conversation, "j1", "Langue")
+        await wait_for(lambda: len(bot_texts(store, conversation)) == 2)
+        assert (
+            bot_texts(store, conversation)[1] == "Choisissez votre langue : écrivez son numéro.\n1 Français\n2 English"
+        )
+        await post(store, redis, conversation, "j2", "2")
+        await wait_for(lambda: len(bot_texts(store, conversation)) == 3)
+        await post(store, redis, conversation, "j3", "2")  # the menu is over: a menu choice again
+        await wait_for(lambda: len(bot_texts(store, conversation)) == 4)
+        await post(store, redis, conversation, "j4", "français")  # a language's name alone
+        await wait_for(lambda: len(bot_texts(store, conversation)) == 5)
+    assert [(c["message"], c["metadata"]["language"]) for c in fake_rasa.calls] == [
+        ("bonjour", "fr"),
+        ("/greet", "en"),
+        ('/choose_option{"option":"2"}', "en"),
+        ("/greet", "fr"),
+    ]
+    assert store.conversation(conversation.id).language == "fr"
+
+
+async def test_language_word_as_first_message_shows_the_menu_in_that_language(store, redis, fake_rasa, chooser) -> None:
+    from bot.i18n import Catalogs
+    from bot.language_menu import LanguageMenu
+
+    catalogs = Catalogs(("fr", "en"))
+    conversation = store.open_conversation("webchat", "session-k-0123456789abcdef")
+    router = make_router(store, redis, fake_rasa, chooser, language_menu=LanguageMenu(("fr", "en")), catalogs=catalogs)
+    async with running(router.run):
+        await post(store, redis, conversation, "k0", "language?")
+        await wait_for(lambda: len(bot_texts(store, conversation)) == 1)
+    header = catalogs.translate("en", "language", "Choisissez votre langue : écrivez son numéro.")
+    assert bot_texts(store, conversation) == [f"{header}\n1 Français\n2 English"]
+    assert fake_rasa.calls == []
+    assert store.conversation(conversation.id).language == "en"

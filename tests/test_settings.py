@@ -64,7 +64,7 @@ def test_defaults() -> None:
     assert not settings.production
     assert settings.data_dir == data_dir
     assert settings.database_url == f"sqlite:///{data_dir / 'outreach.db'}"
-    assert settings.languages == ("fr", "en")
+    assert settings.languages == ("fr", "en", "es", "pt", "ro", "bg", "zh", "ru", "uk", "ar")
     assert settings.default_language == "fr"
     assert settings.redis_url is None
     assert settings.rasa_url == "http://127.0.0.1:5005"

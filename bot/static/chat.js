@@ -24,10 +24,12 @@
     seen[message.id] = true;
     var item = document.createElement("li");
     item.className = message.author;
+    item.dir = "auto";
     var who = document.createElement("span");
     who.className = "who";
     who.textContent = labels[message.author] || "";
     var text = document.createElement("span");
+    text.dir = "auto";  // Arabic in a French page, Latin in an Arabic page: each reads right
     text.textContent = message.text;
     item.appendChild(who);
     item.appendChild(text);
