@@ -22,6 +22,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from bot.channels.twilio_sms import twilio_routes
 from bot.channels.webchat import WebChatChannel, webchat_routes
 from bot.crypto import Vault
 from bot.db import make_engine, make_sessionmaker
@@ -90,7 +91,13 @@ def make_workers(services: Services) -> List[Callable[[], Coroutine[Any, Any, No
         language_menu=LanguageMenu(services.settings.languages),
         catalogs=services.catalogs,
     )
-    sender = Sender(services.store, services.redis, {"webchat": WebChatChannel()})
+    channels: dict = {"webchat": WebChatChannel()}
+    settings = services.settings
+    if settings.twilio is not None and settings.public_url:
+        from bot.channels.twilio_sms import TwilioChannel
+
+        channels["sms"] = TwilioChannel(settings.twilio, settings.public_url, services.store)
+    sender = Sender(services.store, services.redis, channels)
     return [router.run, sender.run]
 
 
@@ -184,6 +191,7 @@ def create_app(settings: Settings, *, run_workers: bool = True, services: Option
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         *webchat_routes(services),
+        *(twilio_routes(services) if services.settings.twilio is not None else []),
         Mount("/static", StaticFiles(directory=str(PROJECT_ROOT / "bot" / "static")), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)

@@ -6,7 +6,17 @@ from __future__ import annotations
 import logging
 import sys
 
-QUIET = ("alembic", "uvicorn.access", "httpx", "httpcore", "sanic.access", "rasa.core.nlg", "rasa.core.processor")
+# twilio's HTTP clients log every request with its body and phone numbers at INFO
+QUIET = (
+    "alembic",
+    "twilio",
+    "uvicorn.access",
+    "httpx",
+    "httpcore",
+    "sanic.access",
+    "rasa.core.nlg",
+    "rasa.core.processor",
+)
 
 
 def setup_logging(level: str = "INFO") -> None:

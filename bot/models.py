@@ -52,6 +52,8 @@ class Contact(Base):  # type: ignore[misc,valid-type]
     address_enc = Column(LargeBinary, nullable=True)
     address_key_id = Column(String(16), nullable=True)
     language = Column(String(8), nullable=True)
+    # set when the person opted out (STOP, blocked the bot): nothing is sent until she writes
+    stopped_at = Column(DateTime(timezone=True), nullable=True)
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     last_seen_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
 
@@ -83,6 +85,7 @@ class Message(Base):  # type: ignore[misc,valid-type]
         UniqueConstraint("reply_to", "seq", name="uq_messages_reply_to_seq"),
         Index("ix_messages_conversation_id_id", "conversation_id", "id"),
         Index("ix_messages_direction_status", "direction", "status"),
+        Index("ix_messages_channel_provider_ref", "channel", "provider_ref"),
     )
 
     id = Column(Id, primary_key=True, autoincrement=True)
@@ -95,6 +98,8 @@ class Message(Base):  # type: ignore[misc,valid-type]
     body_enc = Column(LargeBinary, nullable=False)
     key_id = Column(String(16), nullable=False)
     language = Column(String(8), nullable=True)
+    # "text", or "media" for a photo, sound or video that is not stored (only the fact is)
+    kind = Column(String(8), nullable=False, default="text", server_default="text")
     status = Column(String(16), nullable=False)
     reply_to = Column(Id, ForeignKey("messages.id", ondelete="CASCADE"), nullable=True)
     seq = Column(Integer, nullable=True)

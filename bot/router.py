@@ -166,6 +166,9 @@ class Router:
         conversation = await self.store.run(self.store.conversation, message.conversation_id)
         if conversation is None:
             return
+        if message.kind == "media":
+            await self._answer_media(message, conversation.language or self.chooser.default)
+            return
         chosen, menu_text = await self._explicit_language(message, conversation.language)
         if chosen is not None:
             language = chosen
@@ -184,6 +187,15 @@ class Router:
         for outbound_id in outbound_ids:
             await queues.notify_outbox(self.redis, outbound_id)
         await queues.publish_conversation(self.redis, message.conversation_id)
+
+    async def _answer_media(self, message: Inbound, language: str) -> None:
+        """A photo, sound or video is not read: say so, in her language, without the model."""
+        from bot.channels.twilio_sms import MEDIA_NOTICE
+
+        text = self.catalogs.translate(language, "sms", MEDIA_NOTICE) if self.catalogs else MEDIA_NOTICE
+        outbound_ids = await self.store.run(self.store.complete_inbound, message.id, [text], language)
+        for outbound_id in outbound_ids:
+            await queues.notify_outbox(self.redis, outbound_id)
 
     async def _explicit_language(self, message: Inbound, current: Optional[str]) -> Tuple[Optional[str], Optional[str]]:
         """(language chosen, None) for an explicit choice; (language, menu text) when the

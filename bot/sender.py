@@ -66,6 +66,10 @@ class Sender:
             for task in extra + list(self._tasks):
                 task.cancel()
             await asyncio.gather(*extra, *self._tasks, return_exceptions=True)
+            for channel in self.channels.values():
+                close = getattr(channel, "close", None)
+                if close is not None:
+                    await close()
 
     async def _until_ready(self) -> None:
         while True:
@@ -104,9 +108,14 @@ class Sender:
         if conversation is None or channel is None:
             await self.store.run(self.store.mark_outbound, message_id, FAILED, None, "no_channel")
             return True
+        if conversation.stopped:  # she opted out: nothing is sent until she writes again
+            await self.store.run(self.store.mark_outbound, message_id, FAILED, None, "stopped")
+            return True
         try:
             reference = await channel.send(message, conversation)
         except SendError as error:
+            if error.kind is SendErrorKind.STOPPED:
+                await self.store.run(self.store.set_stopped, conversation.contact_id, True)
             if error.kind is SendErrorKind.RETRYABLE and message.attempts + 1 < self.max_attempts:
                 await self.store.run(self.store.mark_outbound, message_id, QUEUED, None, error.code)
                 log.warning("send to %s failed (%s), will retry", message.channel, error.code)

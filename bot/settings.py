@@ -41,6 +41,19 @@ class Keys:
 
 
 @dataclass(frozen=True)
+class TwilioSettings:
+    """A Twilio number (or messaging service) connected to the assistant."""
+
+    account_sid: str
+    auth_token: str
+    sender: str  # "+33..." number, or a messaging service SID "MG..."
+    api_base: Optional[str] = None  # only to point the client at a local fake in tests
+
+    def __repr__(self) -> str:
+        return f"TwilioSettings(account_sid={self.account_sid[:6]}…, sender=…)"
+
+
+@dataclass(frozen=True)
 class Settings:
     env: str = "local"
     data_dir: Path = PROJECT_ROOT / "var"
@@ -61,6 +74,8 @@ class Settings:
     sweep_after_seconds: float = 30.0
     tracker_expiry_seconds: int = 30 * 24 * 3600
     exit_url: str = DEFAULT_EXIT_URL
+    public_url: Optional[str] = None
+    twilio: Optional[TwilioSettings] = field(default=None, repr=False)
     keys: Optional[Keys] = field(default=None, repr=False)
 
     @property
@@ -155,6 +170,27 @@ def local_keys(data_dir: Path) -> Keys:
     )
 
 
+def _twilio_from_env(env: Mapping[str, str], public_url: Optional[str]) -> Optional[TwilioSettings]:
+    names = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM")
+    present = [n for n in names if env.get(n)]
+    if not present:
+        return None
+    missing = [n for n in names if not env.get(n)]
+    if missing:
+        raise SettingsError("missing " + ", ".join(missing) + " (set all three Twilio settings or none)")
+    if not public_url:
+        raise SettingsError("OUTREACH_PUBLIC_URL is needed to check Twilio's signatures")
+    sender = env["TWILIO_FROM"].strip()
+    if not (sender.startswith("+") and sender[1:].isdigit()) and not sender.startswith("MG"):
+        raise SettingsError("TWILIO_FROM must be a number like +33612345678 or a messaging service SID (MG...)")
+    return TwilioSettings(
+        account_sid=env["TWILIO_ACCOUNT_SID"].strip(),
+        auth_token=env["TWILIO_AUTH_TOKEN"].strip(),
+        sender=sender,
+        api_base=env.get("TWILIO_API_BASE") or None,
+    )
+
+
 def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     """Build :class:`Settings` from environment variables (``OUTREACH_*``, ``DATABASE_URL``,
     ``REDIS_URL``, ``RASA_URL``), validating each."""
@@ -178,6 +214,10 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     exit_url = env.get("OUTREACH_EXIT_URL", DEFAULT_EXIT_URL)
     if not (exit_url.startswith("https://") or exit_url == "about:blank"):
         raise SettingsError("OUTREACH_EXIT_URL must be an https:// address (or about:blank)")
+    public_url = (env.get("OUTREACH_PUBLIC_URL") or "").rstrip("/") or None
+    if public_url and not public_url.startswith(("https://", "http://")):
+        raise SettingsError("OUTREACH_PUBLIC_URL must be the https:// address providers call")
+    twilio = _twilio_from_env(env, public_url)
     if mode == "production" and not env.get("DATABASE_URL"):
         raise SettingsError("production mode needs DATABASE_URL")
     if mode == "production" and not env.get("REDIS_URL"):
@@ -204,6 +244,8 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
             env.get("OUTREACH_TRACKER_EXPIRY", str(30 * 24 * 3600)), "OUTREACH_TRACKER_EXPIRY", 60, 10**9
         ),
         exit_url=exit_url,
+        public_url=public_url,
+        twilio=twilio,
         keys=keys,
     )
     if not settings.database_url:

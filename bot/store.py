@@ -26,7 +26,7 @@ ADDRESS = "channel-address"
 
 IN, OUT = "in", "out"
 RECEIVED, DONE = "received", "done"
-QUEUED, SENDING, SENT, FAILED = "queued", "sending", "sent", "failed"
+QUEUED, SENDING, SENT, DELIVERED, FAILED = "queued", "sending", "sent", "delivered", "failed"
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class ConversationRef:
     channel: str
     language: Optional[str]
     state: str
+    stopped: bool = False
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Inbound:
     id: int
     conversation_id: int
     text: str
+    kind: str = "text"
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,41 @@ class Store:
             ).first()
             return _ref(row[0], row[1]) if row else None
 
+    def address_of(self, contact_id: int) -> Optional[str]:
+        """The channel address needed to answer (decrypted only for sending)."""
+        with self._sessions() as session:
+            row = session.execute(
+                select(Contact.address_enc, Contact.address_key_id).where(Contact.id == contact_id)
+            ).first()
+        if row is None or row.address_enc is None:
+            return None
+        return self._vault.open(row.address_enc, row.address_key_id, ADDRESS)
+
+    def set_stopped(self, contact_id: int, stopped: bool) -> None:
+        with self._sessions() as session:
+            session.execute(
+                update(Contact).where(Contact.id == contact_id).values(stopped_at=utcnow() if stopped else None)
+            )
+            session.commit()
+
+    def delivery_update(self, channel: str, provider_ref: str, status: str, error_code: Optional[str]) -> Optional[int]:
+        """Record a provider's delivery report on the outbox row it names; returns the
+        contact id, or None for an unknown reference."""
+        with self._sessions() as session:
+            row = session.execute(
+                select(Message.id, Conversation.contact_id)
+                .join(Conversation, Message.conversation_id == Conversation.id)
+                .where(Message.channel == channel, Message.provider_ref == provider_ref, Message.direction == OUT)
+            ).first()
+            if row is None:
+                return None
+            values: dict = {"status": status}
+            if error_code is not None:
+                values["error_code"] = error_code
+            session.execute(update(Message).where(Message.id == row.id).values(**values))
+            session.commit()
+            return int(row.contact_id)
+
     def set_language(self, contact_id: int, language: str) -> None:
         with self._sessions() as session:
             session.execute(update(Contact).where(Contact.id == contact_id).values(language=language))
@@ -148,7 +185,9 @@ class Store:
 
     # -- inbox ----------------------------------------------------------------------------
 
-    def record_inbound(self, conversation: ConversationRef, provider_id: str, text: str) -> Tuple[int, bool]:
+    def record_inbound(
+        self, conversation: ConversationRef, provider_id: str, text: str, kind: str = "text"
+    ) -> Tuple[int, bool]:
         """Store an inbound message once. Returns (message id, created); a duplicate delivery
         of the same provider id returns the first row's id and ``False``."""
         body, key_id = self._vault.seal(text, BODY)
@@ -165,6 +204,7 @@ class Store:
                 provider_id=provider_id,
                 body_enc=body,
                 key_id=key_id,
+                kind=kind,
                 status=RECEIVED,
                 created_at=now,
             )
@@ -179,7 +219,10 @@ class Store:
                     )
                 ).scalar_one()
                 return int(existing), False
-            session.execute(update(Contact).where(Contact.id == conversation.contact_id).values(last_seen_at=now))
+            # a new message from the person lifts an opt-out: she wants answers again
+            session.execute(
+                update(Contact).where(Contact.id == conversation.contact_id).values(last_seen_at=now, stopped_at=None)
+            )
             session.commit()
             return int(message.id), True
 
@@ -187,7 +230,7 @@ class Store:
         """Inbound messages of a conversation not yet answered, oldest first."""
         with self._sessions() as session:
             rows = session.execute(
-                select(Message.id, Message.body_enc, Message.key_id)
+                select(Message.id, Message.body_enc, Message.key_id, Message.kind)
                 .where(
                     Message.conversation_id == conversation_id,
                     Message.direction == IN,
@@ -196,7 +239,7 @@ class Store:
                 .order_by(Message.id)
                 .limit(limit)
             ).all()
-        return [Inbound(int(r.id), conversation_id, self._vault.open(r.body_enc, r.key_id, BODY)) for r in rows]
+        return [Inbound(int(r.id), conversation_id, self._vault.open(r.body_enc, r.key_id, BODY), r.kind) for r in rows]
 
     def complete_inbound(self, message_id: int, replies: Sequence[str], language: Optional[str]) -> List[int]:
         """In one transaction: queue the replies to ``message_id`` in the outbox and mark it done.
@@ -335,7 +378,7 @@ class Store:
                     .where(
                         Message.conversation_id == conversation_id,
                         Message.id > after,
-                        (Message.direction == IN) | Message.status.in_((QUEUED, SENDING, SENT)),
+                        (Message.direction == IN) | Message.status.in_((QUEUED, SENDING, SENT, DELIVERED)),
                     )
                     .order_by(Message.id)
                     .limit(limit)
@@ -371,4 +414,5 @@ def _ref(conversation: Conversation, contact: Contact) -> ConversationRef:
         channel=contact.channel,
         language=contact.language,
         state=conversation.state,
+        stopped=contact.stopped_at is not None,
     )

@@ -14,6 +14,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
 from bot import i18n_tools
+from bot.channels.twilio_sms import MEDIA_NOTICE
 from bot.i18n import DOMAIN_FILE, TRANSLATIONS_DIR, Catalogs, fill, load_source_responses
 from bot.language_menu import HEADER
 from bot.webchat_page import STRINGS
@@ -279,7 +280,7 @@ def test_extract_has_nothing_else(extracted: tuple[Catalog, Path], domain_respon
     catalog, _ = extracted
     expected = {(name, text) for name, text in domain_responses.items()}
     expected |= {("webchat", text) for text in STRINGS.values()}
-    expected |= {("language", HEADER)}
+    expected |= {("language", HEADER), ("sms", MEDIA_NOTICE)}
     assert {(m.context, m.id) for m in catalog if m.id} == expected
 
 

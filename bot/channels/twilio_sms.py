@@ -1,0 +1,174 @@
+"""SMS through Twilio (``POST /webhooks/twilio``, delivery reports at ``/webhooks/twilio/status``).
+
+Inbound: the ``X-Twilio-Signature`` is checked with twilio's RequestValidator against the
+configured public URL (so it holds behind a reverse proxy that rewrites host or path); a
+request that fails gets 403 and nothing is stored. A message is stored once per MessageSid,
+then the router is notified, then Twilio gets an empty TwiML answer. Photos, sounds and videos
+are not stored: the person is told that only text is read.
+
+Outbound: twilio's REST client (async, never blocking the event loop) sends each outbox row;
+failures are classified for the sender: 21610 (the person texted STOP) stops the contact,
+429 and 5xx and network errors are retried, anything else is permanent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Optional
+from urllib.parse import parse_qsl
+
+from starlette.datastructures import ImmutableMultiDict
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from bot import queues
+from bot.channels.base import SendError, SendErrorKind
+from bot.settings import TwilioSettings
+from bot.store import ConversationRef, Outbound, Store
+
+log = logging.getLogger(__name__)
+
+NAME = "sms"
+MAX_BODY = 64 * 1024
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+STATUS_PATH = "/webhooks/twilio/status"
+STOPPED_CODE = 21610
+DELIVERY_STATUS = {"sent": "sent", "delivered": "delivered", "undelivered": "failed", "failed": "failed"}
+
+
+def pgettext(context: str, message: str) -> str:
+    """Marks a string for extraction; it is translated when rendered."""
+    return message
+
+
+MEDIA_NOTICE = pgettext(
+    "sms",
+    "Je ne lis que le texte : les photos, sons et vidéos ne sont ni lus ni gardés. Écrivez votre question.",
+)
+
+
+def _first(params: ImmutableMultiDict, name: str) -> str:
+    return str(params.get(name) or "")
+
+
+class TwilioSignature:
+    """Checks that a request comes from Twilio (constant-time comparison inside twilio)."""
+
+    def __init__(self, settings: TwilioSettings, public_url: str) -> None:
+        from twilio.request_validator import RequestValidator
+
+        self._validator = RequestValidator(settings.auth_token)
+        self._public_url = public_url.rstrip("/")
+
+    def url_of(self, request: Request) -> str:
+        query = request.url.query
+        return self._public_url + request.url.path + (f"?{query}" if query else "")
+
+    async def params_if_valid(self, request: Request) -> Optional[ImmutableMultiDict]:
+        raw = await request.body()
+        if len(raw) > MAX_BODY:
+            return None
+        # a multi-dict: twilio's validator reads repeated fields with getlist()
+        params = ImmutableMultiDict(parse_qsl(raw.decode("utf-8", errors="replace"), keep_blank_values=True))
+        signature = request.headers.get("x-twilio-signature", "")
+        if not signature or not self._validator.validate(self.url_of(request), params, signature):
+            return None
+        return params
+
+
+def twilio_routes(services: Any) -> list:
+    settings = services.settings
+    store: Store = services.store
+    checker = TwilioSignature(settings.twilio, settings.public_url)
+
+    async def inbound(request: Request) -> Response:
+        if int(request.headers.get("content-length") or 0) > MAX_BODY:
+            return PlainTextResponse("request too large", status_code=413)
+        params = await checker.params_if_valid(request)
+        if params is None:
+            return PlainTextResponse("forbidden", status_code=403)
+        sid = _first(params, "MessageSid") or _first(params, "SmsSid")
+        sender = _first(params, "From")
+        if not sid or not sender:
+            return PlainTextResponse("MessageSid and From are required", status_code=400)
+        text = " ".join(_first(params, "Body").split("\x00"))[: settings.max_text_length].strip()
+        try:
+            media = int(_first(params, "NumMedia") or 0)
+        except ValueError:
+            media = 0
+        conversation = await store.run(store.open_conversation, NAME, sender, True)
+        stored = []
+        if text:
+            stored.append(await store.run(store.record_inbound, conversation, sid, text))
+        if media > 0 or not text:
+            stored.append(await store.run(store.record_inbound, conversation, f"{sid}:media", "", "media"))
+        for message_id, created in stored:
+            if created:
+                await queues.notify_inbox(services.redis, conversation.id, message_id)
+        return Response(EMPTY_TWIML, media_type="text/xml")
+
+    async def status(request: Request) -> Response:
+        params = await checker.params_if_valid(request)
+        if params is None:
+            return PlainTextResponse("forbidden", status_code=403)
+        sid = _first(params, "MessageSid") or _first(params, "SmsSid")
+        new_status = DELIVERY_STATUS.get(_first(params, "MessageStatus"))
+        code = _first(params, "ErrorCode") or None
+        if sid and new_status:
+            contact_id = await store.run(store.delivery_update, NAME, sid, new_status, code)
+            if contact_id is not None and code == str(STOPPED_CODE):
+                await store.run(store.set_stopped, contact_id, True)
+        return Response(status_code=204)
+
+    return [
+        Route("/webhooks/twilio", inbound, methods=["POST"]),
+        Route(STATUS_PATH, status, methods=["POST"]),
+    ]
+
+
+class TwilioChannel:
+    """Outbound SMS with twilio's REST client."""
+
+    name = NAME
+
+    def __init__(self, settings: TwilioSettings, public_url: str, store: Store) -> None:
+        from twilio.http.async_http_client import AsyncTwilioHttpClient
+        from twilio.rest import Client
+
+        self._http = AsyncTwilioHttpClient(timeout=20)
+        self.client = Client(settings.account_sid, settings.auth_token, http_client=self._http)
+        if settings.api_base:
+            self.client.api.base_url = settings.api_base
+        self._sender = (
+            {"messaging_service_sid": settings.sender}
+            if settings.sender.startswith("MG")
+            else {"from_": settings.sender}
+        )
+        self._callback = public_url.rstrip("/") + STATUS_PATH
+        self._store = store
+
+    async def close(self) -> None:
+        await self._http.close()
+
+    async def send(self, message: Outbound, conversation: ConversationRef) -> Optional[str]:
+        import aiohttp
+        from twilio.base.exceptions import TwilioRestException
+
+        address = await self._store.run(self._store.address_of, conversation.contact_id)
+        if address is None:
+            raise SendError(SendErrorKind.PERMANENT, "no_address")
+        try:
+            result = await self.client.messages.create_async(
+                to=address, body=message.text, status_callback=self._callback, **self._sender
+            )
+        except TwilioRestException as error:
+            if error.code == STOPPED_CODE:
+                raise SendError(SendErrorKind.STOPPED, str(STOPPED_CODE)) from None
+            if error.status == 429 or error.status >= 500:
+                raise SendError(SendErrorKind.RETRYABLE, f"http_{error.status}") from None
+            raise SendError(SendErrorKind.PERMANENT, str(error.code or f"http_{error.status}")) from None
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            raise SendError(SendErrorKind.RETRYABLE, "network") from None
+        return str(result.sid)

@@ -1,0 +1,289 @@
+"""SMS through Twilio: recorded webhook requests in, the exact request the real twilio client
+sends out, to a local fake of Twilio's API; signatures, duplicates, opt-out, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import AsyncIterator, Iterator
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, func, select
+from twilio.request_validator import RequestValidator
+
+from bot.app import build_services, create_app
+from bot.channels.twilio_sms import MEDIA_NOTICE, TwilioChannel
+from bot.i18n import Catalogs
+from bot.language import LanguageChooser
+from bot.models import Message
+from bot.rasa_client import RasaClient
+from bot.router import Router
+from bot.sender import Sender
+from bot.settings import load_settings
+from bot.store import Store
+from tests.conftest import b64
+from tests.fake_twilio import FakeTwilio
+from tests.fakes import FakeRasa
+
+PUBLIC = "https://bot.example.org"
+TOKEN = "twilio-auth-token-for-tests"
+ACCOUNT = "AC" + "1" * 32
+NUMBER = "+33700000000"
+PERSON = "+33612345678"
+
+
+def signed(path: str, params: dict, token: str = TOKEN) -> dict:
+    signature = RequestValidator(token).compute_signature(PUBLIC + path, params)
+    return {"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"}
+
+
+def inbound(sid: str, body: str, **extra: str) -> dict:
+    return {
+        "MessageSid": sid,
+        "AccountSid": ACCOUNT,
+        "From": PERSON,
+        "To": NUMBER,
+        "Body": body,
+        "NumMedia": "0",
+        **extra,
+    }
+
+
+@pytest.fixture(scope="module")
+def fake_twilio() -> Iterator[FakeTwilio]:
+    fake = FakeTwilio().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def twilio(fake_twilio: FakeTwilio) -> FakeTwilio:
+    fake_twilio.requests.clear()
+    fake_twilio.prepared.clear()
+    fake_twilio.sids.clear()
+    return fake_twilio
+
+
+@pytest.fixture
+def settings(database_url: str, redis_clean: str, tmp_path, twilio: FakeTwilio):
+    return load_settings(
+        {
+            "OUTREACH_ENV": "test",
+            "OUTREACH_DATA_DIR": str(tmp_path),
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_clean,
+            "OUTREACH_LOOKUP_KEY": b64(b"l" * 32),
+            "OUTREACH_DATA_KEYS": "k1:" + b64(b"d" * 32),
+            "OUTREACH_NLG_TOKEN": "nlg-token-0123456789",
+            "OUTREACH_PUBLIC_URL": PUBLIC,
+            "TWILIO_ACCOUNT_SID": ACCOUNT,
+            "TWILIO_AUTH_TOKEN": TOKEN,
+            "TWILIO_FROM": NUMBER,
+            "TWILIO_API_BASE": twilio.url,
+            "OUTREACH_LANGUAGES": "fr,en",
+        }
+    )
+
+
+@pytest.fixture
+async def gateway(settings, fake_rasa: FakeRasa) -> AsyncIterator[tuple]:
+    services = build_services(settings)
+    services.rasa = RasaClient("http://rasa.test", transport=fake_rasa.transport)
+    app = create_app(settings, services=services, run_workers=False)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.internal") as client:
+            yield client, services
+
+
+@pytest.fixture
+def fake_rasa() -> FakeRasa:
+    return FakeRasa()
+
+
+def count_messages(url: str) -> int:
+    engine = create_engine(url, future=True)
+    with engine.connect() as connection:
+        count = connection.execute(select(func.count()).select_from(Message)).scalar_one()
+    engine.dispose()
+    return int(count)
+
+
+@contextlib.asynccontextmanager
+async def workers(services, fake_rasa: FakeRasa, settings) -> AsyncIterator[TwilioChannel]:
+    channel = TwilioChannel(settings.twilio, PUBLIC, services.store)
+    router = Router(
+        services.store,
+        services.redis,
+        RasaClient("http://rasa.test", transport=fake_rasa.transport),
+        LanguageChooser(("fr", "en"), "fr"),
+        catalogs=Catalogs(("fr", "en")),
+        rasa_retry_for=0.2,
+    )
+    sender = Sender(services.store, services.redis, {"sms": channel}, retry_idle_ms=300, sweep_after=60)
+    tasks = [asyncio.create_task(router.run()), asyncio.create_task(sender.run())]
+    try:
+        yield channel
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)  # the sender closes its channels
+
+
+async def until(condition, timeout: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+async def post(client: httpx.AsyncClient, path: str, params: dict, headers: dict) -> httpx.Response:
+    return await client.post(path, content=urlencode(params), headers=headers)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-Twilio-Signature": "forged"},
+        "wrong-token",
+        "other-url",
+    ],
+)
+async def test_unsigned_or_forged_requests_are_refused_and_nothing_is_stored(gateway, settings, headers) -> None:
+    client, _services = gateway
+    params = inbound("SM1", "bonjour")
+    if headers == "wrong-token":
+        headers = signed("/webhooks/twilio", params, token="not-the-token")
+    elif headers == "other-url":
+        sig = RequestValidator(TOKEN).compute_signature("https://evil.example/webhooks/twilio", params)
+        headers = {"X-Twilio-Signature": sig}
+    headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
+    response = await post(client, "/webhooks/twilio", params, headers)
+    assert response.status_code == 403
+    assert count_messages(settings.database_url) == 0
+    status = await post(client, "/webhooks/twilio/status", {"MessageSid": "SM1", "MessageStatus": "failed"}, headers)
+    assert status.status_code == 403
+
+
+async def test_a_text_is_answered_once_through_the_real_twilio_client(gateway, settings, twilio, fake_rasa) -> None:
+    client, services = gateway
+    params = inbound("SMaaa", "bonjour")
+    first = await post(client, "/webhooks/twilio", params, signed("/webhooks/twilio", params))
+    retry = await post(client, "/webhooks/twilio", params, signed("/webhooks/twilio", params))
+    for response in (first, retry):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/xml")
+        assert response.text == '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+    assert count_messages(settings.database_url) == 1
+    async with workers(services, fake_rasa, settings):
+        await until(lambda: len(twilio.requests) == 1)
+        await asyncio.sleep(0.5)
+    assert twilio.requests == [
+        {
+            "path": f"/2010-04-01/Accounts/{ACCOUNT}/Messages.json",
+            "user": ACCOUNT,
+            "form": {
+                "To": PERSON,
+                "From": NUMBER,
+                "Body": "reply 0 to bonjour",
+                "StatusCallback": f"{PUBLIC}/webhooks/twilio/status",
+            },
+        }
+    ]
+    assert len(fake_rasa.calls) == 1
+
+
+async def test_stop_21610_stops_the_contact_until_she_writes_again(gateway, settings, twilio, fake_rasa) -> None:
+    client, services = gateway
+    twilio.prepare_error(400, 21610)
+    params = inbound("SMb1", "bonjour")
+    await post(client, "/webhooks/twilio", params, signed("/webhooks/twilio", params))
+    async with workers(services, fake_rasa, settings):
+        await until(lambda: len(twilio.requests) == 1)
+        store: Store = services.store
+        conversation = store.find_conversation("sms", PERSON)
+        await until(lambda: store.conversation(conversation.id).stopped)
+        # she writes again: the opt-out is lifted and she is answered
+        again = inbound("SMb2", "hello again")
+        await post(client, "/webhooks/twilio", again, signed("/webhooks/twilio", again))
+        await until(lambda: len(twilio.requests) == 2)
+    assert not store.conversation(conversation.id).stopped
+    assert twilio.requests[1]["form"]["Body"] == "reply 0 to hello again"
+
+
+async def test_provider_errors_are_retried_then_delivered_once(gateway, settings, twilio, fake_rasa) -> None:
+    client, services = gateway
+    twilio.prepare_error(500, 20500)
+    twilio.prepare_error(429, 20429)
+    params = inbound("SMc1", "bonjour")
+    await post(client, "/webhooks/twilio", params, signed("/webhooks/twilio", params))
+    async with workers(services, fake_rasa, settings):
+        await until(lambda: len(twilio.requests) == 3, timeout=30)
+        await asyncio.sleep(1.0)
+    assert [r["form"]["Body"] for r in twilio.requests] == ["reply 0 to bonjour"] * 3
+    store: Store = services.store
+    conversation = store.find_conversation("sms", PERSON)
+    [reply] = [m for m in store.messages_after(conversation.id, 0) if m.author == "bot"]
+    assert store.outbound(reply.id).status == "sent"
+
+
+async def test_a_permanent_error_is_not_retried(gateway, settings, twilio, fake_rasa) -> None:
+    client, services = gateway
+    twilio.prepare_error(400, 21211)  # invalid 'To' number
+    params = inbound("SMd1", "bonjour")
+    await post(client, "/webhooks/twilio", params, signed("/webhooks/twilio", params))
+    async with workers(services, fake_rasa, settings):
+        await until(lambda: len(twilio.requests) == 1)
+        await asyncio.sleep(1.5)
+    assert len(twilio.requests) == 1
+
+
+async def test_delivery_reports_update_the_outbox(gateway, settings, twilio, fake_rasa) -> None:
+    client, services = gateway
+    params = inbound("SMe1", "bonjour")
+    await post(client, "/webhooks/twilio", params, signed("/webhooks/twilio", params))
+    async with workers(services, fake_rasa, settings):
+        await until(lambda: len(twilio.requests) == 1)
+        await asyncio.sleep(0.3)
+    store: Store = services.store
+    conversation = store.find_conversation("sms", PERSON)
+    [reply] = [m for m in store.messages_after(conversation.id, 0) if m.author == "bot"]
+    [sid] = twilio.sids
+    report = {"MessageSid": sid, "MessageStatus": "delivered", "AccountSid": ACCOUNT}
+    response = await post(client, "/webhooks/twilio/status", report, signed("/webhooks/twilio/status", report))
+    assert response.status_code == 204
+    assert store.outbound(reply.id).status == "delivered"
+    report = {"MessageSid": sid, "MessageStatus": "undelivered", "ErrorCode": "21610"}
+    await post(client, "/webhooks/twilio/status", report, signed("/webhooks/twilio/status", report))
+    assert store.outbound(reply.id).status == "failed"
+    assert store.conversation(conversation.id).stopped
+
+
+async def test_media_is_not_stored_and_the_person_is_told(gateway, settings, twilio, fake_rasa) -> None:
+    client, services = gateway
+    params = inbound(
+        "SMf1", "", NumMedia="1", MediaUrl0="https://api.twilio.com/media/ME1", MediaContentType0="image/jpeg"
+    )
+    response = await post(client, "/webhooks/twilio", params, signed("/webhooks/twilio", params))
+    assert response.status_code == 200
+    async with workers(services, fake_rasa, settings):
+        await until(lambda: len(twilio.requests) == 1)
+    assert twilio.requests[0]["form"]["Body"] == MEDIA_NOTICE
+    assert fake_rasa.calls == []
+
+
+async def test_no_phone_number_or_text_in_the_logs(gateway, settings, twilio, fake_rasa, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    client, services = gateway
+    twilio.prepare_error(500, 20500)
+    params = inbound("SMg1", "mon prénom est Zorabelle")
+    await post(client, "/webhooks/twilio", params, signed("/webhooks/twilio", params))
+    async with workers(services, fake_rasa, settings):
+        await until(lambda: len(twilio.requests) == 2, timeout=30)
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "612345678" not in logged and "Zorabelle" not in logged and TOKEN not in logged
