@@ -116,16 +116,23 @@ def _decode_key(raw: str, name: str) -> bytes:
     return key
 
 
+def _all_or_none(env: Mapping[str, str], names: Tuple[str, ...], what: str) -> bool:
+    """True if every variable of a group is set, False if none is; an error naming the
+    missing ones otherwise."""
+    present = [n for n in names if env.get(n)]
+    if not present:
+        return False
+    missing = [n for n in names if not env.get(n)]
+    if missing:
+        raise SettingsError("missing " + ", ".join(missing) + f" (set all {what} or none)")
+    return True
+
+
 def _keys_from_env(env: Mapping[str, str]) -> Optional[Keys]:
     """Read keys from ``OUTREACH_LOOKUP_KEY``, ``OUTREACH_DATA_KEYS`` (``id:key,id:key``,
     the first one current) and ``OUTREACH_NLG_TOKEN``; None if none of them is set."""
-    names = ("OUTREACH_LOOKUP_KEY", "OUTREACH_DATA_KEYS", "OUTREACH_NLG_TOKEN")
-    present = [n for n in names if env.get(n)]
-    if not present:
+    if not _all_or_none(env, ("OUTREACH_LOOKUP_KEY", "OUTREACH_DATA_KEYS", "OUTREACH_NLG_TOKEN"), "three keys"):
         return None
-    missing = [n for n in names if not env.get(n)]
-    if missing:
-        raise SettingsError("missing " + ", ".join(missing) + " (set all three keys or none)")
     data_keys = {}
     current = ""
     for item in env["OUTREACH_DATA_KEYS"].split(","):
@@ -171,13 +178,8 @@ def local_keys(data_dir: Path) -> Keys:
 
 
 def _twilio_from_env(env: Mapping[str, str], public_url: Optional[str]) -> Optional[TwilioSettings]:
-    names = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM")
-    present = [n for n in names if env.get(n)]
-    if not present:
+    if not _all_or_none(env, ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM"), "three Twilio settings"):
         return None
-    missing = [n for n in names if not env.get(n)]
-    if missing:
-        raise SettingsError("missing " + ", ".join(missing) + " (set all three Twilio settings or none)")
     if not public_url:
         raise SettingsError("OUTREACH_PUBLIC_URL is needed to check Twilio's signatures")
     sender = env["TWILIO_FROM"].strip()

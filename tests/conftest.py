@@ -38,6 +38,20 @@ def b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode()
 
 
+def gateway_env(database_url: str, redis_url: str, data_dir: Path, **extra: str) -> dict:
+    """The environment of a gateway under test: given database and Redis, fixed test keys."""
+    return {
+        "OUTREACH_ENV": "test",
+        "OUTREACH_DATA_DIR": str(data_dir),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "OUTREACH_LOOKUP_KEY": b64(b"l" * 32),
+        "OUTREACH_DATA_KEYS": "k1:" + b64(b"d" * 32),
+        "OUTREACH_NLG_TOKEN": "nlg-token-0123456789",
+        **extra,
+    }
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")

@@ -24,7 +24,7 @@ from bot.router import Router
 from bot.sender import Sender
 from bot.settings import load_settings
 from bot.store import Store
-from tests.conftest import b64
+from tests.conftest import gateway_env
 from tests.fake_twilio import FakeTwilio
 from tests.fakes import FakeRasa
 
@@ -70,21 +70,17 @@ def twilio(fake_twilio: FakeTwilio) -> FakeTwilio:
 @pytest.fixture
 def settings(database_url: str, redis_clean: str, tmp_path, twilio: FakeTwilio):
     return load_settings(
-        {
-            "OUTREACH_ENV": "test",
-            "OUTREACH_DATA_DIR": str(tmp_path),
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_clean,
-            "OUTREACH_LOOKUP_KEY": b64(b"l" * 32),
-            "OUTREACH_DATA_KEYS": "k1:" + b64(b"d" * 32),
-            "OUTREACH_NLG_TOKEN": "nlg-token-0123456789",
-            "OUTREACH_PUBLIC_URL": PUBLIC,
-            "TWILIO_ACCOUNT_SID": ACCOUNT,
-            "TWILIO_AUTH_TOKEN": TOKEN,
-            "TWILIO_FROM": NUMBER,
-            "TWILIO_API_BASE": twilio.url,
-            "OUTREACH_LANGUAGES": "fr,en",
-        }
+        gateway_env(
+            database_url,
+            redis_clean,
+            tmp_path,
+            OUTREACH_PUBLIC_URL=PUBLIC,
+            TWILIO_ACCOUNT_SID=ACCOUNT,
+            TWILIO_AUTH_TOKEN=TOKEN,
+            TWILIO_FROM=NUMBER,
+            TWILIO_API_BASE=twilio.url,
+            OUTREACH_LANGUAGES="fr,en",
+        )
     )
 
 

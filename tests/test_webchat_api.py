@@ -15,7 +15,7 @@ from bot.app import build_services, create_app
 from bot.models import Message
 from bot.rasa_client import RasaClient
 from bot.settings import load_settings
-from tests.conftest import b64
+from tests.conftest import gateway_env
 from tests.fakes import FakeRasa
 
 
@@ -26,18 +26,7 @@ def fake_rasa() -> FakeRasa:
 
 @pytest.fixture
 def client(database_url: str, redis_clean: str, tmp_path: Path, fake_rasa: FakeRasa) -> Iterator[TestClient]:
-    settings = load_settings(
-        {
-            "OUTREACH_ENV": "test",
-            "OUTREACH_DATA_DIR": str(tmp_path),
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_clean,
-            "OUTREACH_LOOKUP_KEY": b64(b"l" * 32),
-            "OUTREACH_DATA_KEYS": "k1:" + b64(b"d" * 32),
-            "OUTREACH_NLG_TOKEN": "nlg-token-0123456789",
-            "OUTREACH_SWEEP_AFTER": "1",
-        }
-    )
+    settings = load_settings(gateway_env(database_url, redis_clean, tmp_path, OUTREACH_SWEEP_AFTER="1"))
     services = build_services(settings)
     services.rasa = RasaClient("http://rasa.test", transport=fake_rasa.transport)
     with TestClient(create_app(settings, services=services)) as test_client:
