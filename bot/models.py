@@ -104,6 +104,8 @@ class Message(Base):  # type: ignore[misc,valid-type]
     reply_to = Column(Id, ForeignKey("messages.id", ondelete="CASCADE"), nullable=True)
     seq = Column(Integer, nullable=True)
     attempts = Column(Integer, nullable=False, default=0)
+    # an outbound row that failed for a retryable reason waits until then
+    next_attempt_at = Column(DateTime(timezone=True), nullable=True)
     error_code = Column(String(32), nullable=True)
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     processed_at = Column(DateTime(timezone=True), nullable=True)

@@ -1,14 +1,17 @@
 """Sender worker: delivers outbox rows through their channel (consumer group ``sender``).
 
-Failures are classified by the channel: a retryable one leaves the entry pending so it is
-tried again (claimed after ``retry_idle_ms``), up to ``max_attempts``; a permanent one or an
-opt-out marks the row failed with its code. Queued rows whose notification was lost are swept.
+Failures are classified by the channel: a retryable one puts the row back in the queue with a
+``next_attempt_at`` (the provider's retry-after, else exponential backoff with jitter) that the
+sweeper honours, up to ``max_attempts``, then the row is a dead letter (status ``dead``); a
+permanent one or an opt-out marks the row failed with its code. Queued rows whose notification
+was lost are swept; entries of a sender that died are claimed by another.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import socket
 from datetime import timedelta
 from typing import Mapping, Optional, Set
@@ -18,7 +21,8 @@ from redis.exceptions import RedisError
 
 from bot import queues
 from bot.channels.base import Channel, SendError, SendErrorKind
-from bot.store import FAILED, QUEUED, SENT, Store
+from bot.models import utcnow
+from bot.store import DEAD, FAILED, QUEUED, SENT, Store
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,9 @@ class Sender:
         max_attempts: int = 6,
         retry_idle_ms: int = 15_000,
         sweep_after: float = 30.0,
+        backoff_base: float = 2.0,
+        backoff_max: float = 300.0,
+        sweep_interval: float = 1.0,
         consumer: Optional[str] = None,
     ) -> None:
         self.store = store
@@ -42,6 +49,9 @@ class Sender:
         self.max_attempts = max_attempts
         self.retry_idle_ms = retry_idle_ms
         self.sweep_after = sweep_after
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.sweep_interval = sweep_interval
         self.consumer = consumer or f"sender-{socket.gethostname()}-{id(self):x}"
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: Set[asyncio.Task[None]] = set()
@@ -116,16 +126,31 @@ class Sender:
         except SendError as error:
             if error.kind is SendErrorKind.STOPPED:
                 await self.store.run(self.store.set_stopped, conversation.contact_id, True)
-            if error.kind is SendErrorKind.RETRYABLE and message.attempts + 1 < self.max_attempts:
-                await self.store.run(self.store.mark_outbound, message_id, QUEUED, None, error.code)
-                log.warning("send to %s failed (%s), will retry", message.channel, error.code)
-                return False
+            if error.kind is SendErrorKind.RETRYABLE:
+                if message.attempts + 1 < self.max_attempts:
+                    delay = self.backoff(message.attempts, error.retry_after)
+                    retry_at = utcnow() + timedelta(seconds=delay)
+                    await self.store.run(self.store.mark_outbound, message_id, QUEUED, None, error.code, retry_at)
+                    log.warning("send to %s failed (%s), retry in %.1f s", message.channel, error.code, delay)
+                    return True  # the sweeper notifies it again when due
+                await self.store.run(self.store.mark_outbound, message_id, DEAD, None, error.code)
+                log.warning(
+                    "send to %s failed %d times (%s): dead letter", message.channel, message.attempts + 1, error.code
+                )
+                return True
             await self.store.run(self.store.mark_outbound, message_id, FAILED, None, error.code)
             log.warning("send to %s failed for good (%s)", message.channel, error.code)
             return True
         await self.store.run(self.store.mark_outbound, message_id, SENT, reference, None)
         await queues.publish_conversation(self.redis, message.conversation_id)
         return True
+
+    def backoff(self, attempts: int, retry_after: Optional[float] = None) -> float:
+        """Seconds before the next try: what the provider asked for, else exponential with jitter."""
+        if retry_after is not None:
+            return max(float(retry_after), self.backoff_base)
+        delay = min(self.backoff_base * (2**attempts), self.backoff_max)
+        return delay * random.uniform(0.8, 1.2)  # noqa: S311 (jitter, not security)
 
     async def _claim_loop(self) -> None:
         while True:
@@ -140,9 +165,8 @@ class Sender:
                 await self._spawn(entry)
 
     async def _sweep_loop(self) -> None:
-        interval = max(min(self.sweep_after / 3, 10.0), 0.2)
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(self.sweep_interval)
             try:
                 stale = await self.store.run(self.store.stale_outbound, timedelta(seconds=self.sweep_after))
                 for message_id in stale:

@@ -27,6 +27,7 @@ ADDRESS = "channel-address"
 IN, OUT = "in", "out"
 RECEIVED, DONE = "received", "done"
 QUEUED, SENDING, SENT, DELIVERED, FAILED = "queued", "sending", "sent", "delivered", "failed"
+DEAD = "dead"  # retried until the last attempt: kept, visible, not sent
 
 
 @dataclass(frozen=True)
@@ -315,7 +316,12 @@ class Store:
         with self._sessions() as session:
             claimed = session.execute(
                 update(Message)
-                .where(Message.id == message_id, Message.direction == OUT, Message.status == QUEUED)
+                .where(
+                    Message.id == message_id,
+                    Message.direction == OUT,
+                    Message.status == QUEUED,
+                    (Message.next_attempt_at.is_(None)) | (Message.next_attempt_at <= utcnow()),
+                )
                 .values(status=SENDING, processed_at=utcnow())
             ).rowcount
             session.commit()
@@ -324,10 +330,20 @@ class Store:
         return self.outbound(message_id)
 
     def mark_outbound(
-        self, message_id: int, status: str, provider_ref: Optional[str] = None, error_code: Optional[str] = None
+        self,
+        message_id: int,
+        status: str,
+        provider_ref: Optional[str] = None,
+        error_code: Optional[str] = None,
+        retry_at: Optional[datetime] = None,
     ) -> None:
         with self._sessions() as session:
-            values: dict = {"status": status, "processed_at": utcnow(), "attempts": Message.attempts + 1}
+            values: dict = {
+                "status": status,
+                "processed_at": utcnow(),
+                "attempts": Message.attempts + 1,
+                "next_attempt_at": retry_at,
+            }
             if provider_ref is not None:
                 values["provider_ref"] = provider_ref
             if error_code is not None:
@@ -338,8 +354,9 @@ class Store:
     def stale_outbound(
         self, older_than: timedelta, sending_for: timedelta = timedelta(minutes=5), limit: int = 500
     ) -> List[int]:
-        """Outbox rows to notify again: queued for longer than ``older_than``, or left
-        ``sending`` by a sender that died (put back in the queue first)."""
+        """Outbox rows to notify again: queued for longer than ``older_than`` (a lost
+        notification), due for a retry, or left ``sending`` by a sender that died (put back
+        in the queue first)."""
         now = utcnow()
         with self._sessions() as session:
             session.execute(
@@ -357,7 +374,9 @@ class Store:
                 .where(
                     Message.direction == OUT,
                     Message.status == QUEUED,
-                    Message.created_at < now - older_than,
+                    # a notification lost, or a retry now due
+                    ((Message.next_attempt_at.is_(None)) & (Message.created_at < now - older_than))
+                    | (Message.next_attempt_at <= now),
                 )
                 .order_by(Message.id)
                 .limit(limit)

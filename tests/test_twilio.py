@@ -109,7 +109,7 @@ def count_messages(url: str) -> int:
 
 
 @contextlib.asynccontextmanager
-async def workers(services, fake_rasa: FakeRasa, settings) -> AsyncIterator[TwilioChannel]:
+async def workers(services, fake_rasa: FakeRasa, settings, **sender_options) -> AsyncIterator[TwilioChannel]:
     channel = TwilioChannel(settings.twilio, PUBLIC, services.store)
     router = Router(
         services.store,
@@ -119,7 +119,8 @@ async def workers(services, fake_rasa: FakeRasa, settings) -> AsyncIterator[Twil
         catalogs=Catalogs(("fr", "en")),
         rasa_retry_for=0.2,
     )
-    sender = Sender(services.store, services.redis, {"sms": channel}, retry_idle_ms=300, sweep_after=60)
+    options = {"retry_idle_ms": 300, "sweep_after": 60, "backoff_base": 0.2, "sweep_interval": 0.1, **sender_options}
+    sender = Sender(services.store, services.redis, {"sms": channel}, **options)
     tasks = [asyncio.create_task(router.run()), asyncio.create_task(sender.run())]
     try:
         yield channel
@@ -283,3 +284,26 @@ async def test_no_phone_number_or_text_in_the_logs(gateway, settings, twilio, fa
         await until(lambda: len(twilio.requests) == 2, timeout=30)
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "612345678" not in logged and "Zorabelle" not in logged and TOKEN not in logged
+
+
+async def test_a_message_that_keeps_failing_becomes_a_dead_letter(gateway, settings, twilio, fake_rasa) -> None:
+    client, services = gateway
+    for _ in range(3):
+        twilio.prepare_error(503, 20503)
+    params = inbound("SMh1", "bonjour")
+    await post(client, "/webhooks/twilio", params, signed("/webhooks/twilio", params))
+    async with workers(services, fake_rasa, settings, max_attempts=3):
+        await until(lambda: len(twilio.requests) == 3, timeout=30)
+        await asyncio.sleep(1.0)
+    assert len(twilio.requests) == 3  # no fourth try
+    store: Store = services.store
+    conversation = store.find_conversation("sms", PERSON)
+    bot_rows = [m for m in store.messages_after(conversation.id, 0) if m.author == "bot"]
+    assert bot_rows == []  # a dead letter is not shown as sent
+    engine = create_engine(settings.database_url, future=True)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(Message.status, Message.attempts, Message.error_code).where(Message.direction == "out")
+        ).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [("dead", 3, "http_503")]
