@@ -34,6 +34,10 @@ LINGUA_NAMES = {
 }
 
 
+def _is_han(character: str) -> bool:
+    return "\u4e00" <= character <= "\u9fff" or "\u3400" <= character <= "\u4dbf"
+
+
 def _fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.lower())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
@@ -135,6 +139,8 @@ class LanguageChooser:
             sure = confidence >= self.FIRST_CONFIDENCE and margin >= self.FIRST_MARGIN
             return detected if sure else self.default
         clear = confidence >= self.SWITCH_CONFIDENCE and margin >= self.SWITCH_MARGIN
-        if detected != current and clear and len(words) >= 2:
+        # Chinese is written without spaces: each character counts as a word here
+        units = len(words) + sum(1 for c in text if _is_han(c)) - sum(1 for w in words if _is_han(w[0]))
+        if detected != current and clear and units >= 2:
             return detected
         return current

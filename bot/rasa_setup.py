@@ -80,6 +80,9 @@ def train(force: bool = False, extra_env: Optional[Dict[str, str]] = None) -> Pa
     ]
     if force:
         command.append("--force")
-    env = {**os.environ, **(extra_env or {})}
+    # Responses sent only by custom actions are "not used in any story or rule": expected here.
+    quiet = "ignore:The utterance:UserWarning"
+    warnings = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), quiet]))
+    env = {**os.environ, "PYTHONWARNINGS": warnings, **(extra_env or {})}
     subprocess.run(command, cwd=PROJECT_ROOT, check=True, env=env)
     return model_path()

@@ -60,8 +60,9 @@ class PrivateRedis:
                 f'save ""\nappendonly no\ndir {self.run_dir}\nlogfile {self.run_dir / "redis.log"}\n'
                 "daemonize no\n"
             )
+        # its own session: Ctrl+C in the terminal reaches only us, and we stop Redis last
         self.process = subprocess.Popen(
-            [find_binary(), str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [find_binary(), str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )
         deadline = time.monotonic() + timeout
         import redis

@@ -118,3 +118,12 @@ def test_markers_of_two_languages_cancel_out() -> None:
     chooser = LanguageChooser(("fr", "en"), "fr", markers={"en": {"aaa"}, "fr": {"bbb"}})
     # Neither marker decides; "aaa bbb" has too little evidence to switch from the current.
     assert chooser.choose("aaa bbb", "en") == "en"
+
+
+def test_a_chinese_sentence_switches_an_established_conversation() -> None:
+    from bot.settings import SUPPORTED_LANGUAGES
+
+    chooser = LanguageChooser(SUPPORTED_LANGUAGES, "fr")
+    assert chooser.choose("我没有身份", "es") == "zh"
+    assert chooser.choose("你好", "zh") == "zh"
+    assert chooser.choose("好", "es") == "es"  # one character is too little to switch
