@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable, Coroutine, List, MutableMapping, Optional
+from typing import Any, AsyncIterator, Awaitable, Callable, Coroutine, List, MutableMapping, Optional
 
 from redis.asyncio import Redis
 from sqlalchemy import text
@@ -101,6 +101,16 @@ def make_workers(services: Services) -> List[Callable[[], Coroutine[Any, Any, No
     return [router.run, sender.run]
 
 
+async def _bounded(step: Awaitable[Any], name: str, seconds: float = 5.0) -> None:
+    """One shutdown step, which may not hold up the others."""
+    try:
+        await asyncio.wait_for(step, timeout=seconds)
+    except asyncio.TimeoutError:
+        log.warning("shutdown: %s did not stop within %.0f s", name, seconds)
+    except Exception as error:
+        log.warning("shutdown: %s failed (%s)", name, type(error).__name__)
+
+
 class SecurityHeaders:
     """Pure ASGI middleware: strict headers on every response."""
 
@@ -142,10 +152,10 @@ def create_app(settings: Settings, *, run_workers: bool = True, services: Option
         finally:
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await services.notifier.stop()
-            await services.rasa.close()
-            await services.redis.close()
+            await _bounded(asyncio.gather(*tasks, return_exceptions=True), "workers")
+            await _bounded(services.notifier.stop(), "notifier")
+            await _bounded(services.rasa.close(), "Rasa client")
+            await _bounded(services.redis.close(), "Redis client")
             services.close_sync()
 
     async def chat_page(request: Request) -> Response:

@@ -6,6 +6,7 @@ Stream entries carry only internal row ids; the messages themselves stay in SQL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from contextlib import asynccontextmanager
@@ -113,8 +114,8 @@ class Notifier:
         if self._task is not None:
             self._task.cancel()
             try:
-                await self._task
-            except asyncio.CancelledError:
+                await asyncio.wait_for(self._task, timeout=3.0)
+            except (asyncio.CancelledError, asyncio.TimeoutError):
                 pass
 
     @asynccontextmanager
@@ -151,7 +152,9 @@ class Notifier:
                     except ValueError:
                         continue
             except asyncio.CancelledError:
-                await pubsub.aclose() if hasattr(pubsub, "aclose") else await pubsub.close()
+                # never let a stuck connection hold up a shutdown
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(pubsub.close(), timeout=1.0)
                 raise
             except Exception as error:  # Redis restarted: wake everyone, resubscribe
                 log.warning("notifier lost its Redis subscription (%s); retrying", type(error).__name__)
