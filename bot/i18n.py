@@ -32,6 +32,12 @@ DOMAIN_FILE = PROJECT_ROOT / "domain.yml"
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
 
+def pgettext(context: str, message: str) -> str:
+    """Marks a gateway string for extraction (Babel finds ``pgettext`` calls); it is
+    translated when rendered, with :meth:`Catalogs.translate`."""
+    return message
+
+
 def load_source_responses(domain_file: Path = DOMAIN_FILE) -> Dict[str, str]:
     """Response name -> French source text, from the Rasa domain."""
     data = yaml.safe_load(domain_file.read_text(encoding="utf-8")) or {}

@@ -38,7 +38,8 @@ def _is_han(character: str) -> bool:
     return "\u4e00" <= character <= "\u9fff" or "\u3400" <= character <= "\u4dbf"
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
+    """Lower case, without accents or other combining marks (as people type on phones)."""
     decomposed = unicodedata.normalize("NFKD", text.lower())
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
@@ -56,7 +57,7 @@ def load_markers(languages: Iterable[str], translations_dir: Path = TRANSLATIONS
     for language in languages:
         data = load_language_file(language, translations_dir)
         if data:
-            markers[language] = {_fold(str(word)) for word in data.get("markers") or []}
+            markers[language] = {fold(str(word)) for word in data.get("markers") or []}
     return markers
 
 
@@ -128,7 +129,7 @@ class LanguageChooser:
         """The language to answer ``text`` in, given the contact's ``current`` language."""
         if current not in self.languages:
             current = None
-        words = _WORD.findall(_fold(text))
+        words = _WORD.findall(fold(text))
         marked = self._by_markers(words)
         if marked is not None:
             return marked

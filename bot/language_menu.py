@@ -9,19 +9,13 @@ The names and words are data kept by mediators in ``translations/<lang>/language
 from __future__ import annotations
 
 import re
-import unicodedata
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from bot.i18n import TRANSLATIONS_DIR, Catalogs
-from bot.language import load_language_file
+from bot.i18n import TRANSLATIONS_DIR, Catalogs, pgettext
+from bot.language import fold, load_language_file
 
 CONTEXT = "language"
-
-
-def pgettext(context: str, message: str) -> str:
-    """Marks a string for extraction; it is translated when rendered."""
-    return message
 
 
 HEADER = pgettext("language", "Choisissez votre langue : écrivez son numéro.")
@@ -29,10 +23,9 @@ HEADER = pgettext("language", "Choisissez votre langue : écrivez son numéro.")
 _PUNCTUATION = re.compile(r"[^\w\s]", re.UNICODE)
 
 
-def fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(_PUNCTUATION.sub(" ", bare).split())
+def _folded_phrase(text: str) -> str:
+    """The phrase folded like the detector's words, punctuation and extra spaces dropped."""
+    return " ".join(_PUNCTUATION.sub(" ", fold(text)).split())
 
 
 class LanguageMenu:
@@ -45,9 +38,9 @@ class LanguageMenu:
             data = load_language_file(code, translations_dir)
             self.names[code] = str(data.get("name") or code)
             for word in data.get("keywords") or []:
-                self._keywords.setdefault(fold(str(word)), code)
+                self._keywords.setdefault(_folded_phrase(str(word)), code)
             for alias in [self.names[code], *(data.get("aliases") or [])]:
-                self._aliases[fold(str(alias))] = code
+                self._aliases[_folded_phrase(str(alias))] = code
         self._keywords.pop("", None)
         self._aliases.pop("", None)
 
@@ -61,15 +54,15 @@ class LanguageMenu:
 
     def asks_for_menu(self, text: str) -> Optional[str]:
         """If the whole message is a word for "language", the language of that word."""
-        return self._keywords.get(fold(text))
+        return self._keywords.get(_folded_phrase(text))
 
     def named_language(self, text: str) -> Optional[str]:
         """The language whose name is the whole message, if any."""
-        return self._aliases.get(fold(text))
+        return self._aliases.get(_folded_phrase(text))
 
     def choice(self, text: str) -> Optional[str]:
         """The language behind a number typed in reply to the menu."""
-        folded = fold(text)
+        folded = _folded_phrase(text)
         if folded.isdigit():
             number = int(folded)
             if 1 <= number <= len(self.languages):

@@ -8,15 +8,10 @@ from __future__ import annotations
 import html
 from typing import Dict, Iterable
 
-from bot.i18n import Catalogs
+from bot.i18n import Catalogs, pgettext
 
 RTL_LANGUAGES = {"ar"}
 CONTEXT = "webchat"
-
-
-def pgettext(context: str, message: str) -> str:
-    """Marks a string for extraction; it is translated when the page is rendered."""
-    return message
 
 
 STRINGS: Dict[str, str] = {

@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from bot import queues
 from bot.channels.base import SendError, SendErrorKind
+from bot.i18n import pgettext
 from bot.settings import TwilioSettings
 from bot.store import ConversationRef, Outbound, Store
 
@@ -36,11 +37,6 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 STATUS_PATH = "/webhooks/twilio/status"
 STOPPED_CODE = 21610
 DELIVERY_STATUS = {"sent": "sent", "delivered": "delivered", "undelivered": "failed", "failed": "failed"}
-
-
-def pgettext(context: str, message: str) -> str:
-    """Marks a string for extraction; it is translated when rendered."""
-    return message
 
 
 MEDIA_NOTICE = pgettext(
