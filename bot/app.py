@@ -22,6 +22,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from bot.channels.telegram import telegram_routes
 from bot.channels.twilio_sms import twilio_routes
 from bot.channels.webchat import WebChatChannel, webchat_routes
 from bot.crypto import Vault
@@ -31,6 +32,7 @@ from bot.language import LanguageChooser
 from bot.language_menu import LanguageMenu
 from bot.queues import Notifier
 from bot.rasa_client import RasaClient
+from bot.ratelimit import FloodGuard, Limit
 from bot.router import Router
 from bot.sender import Sender
 from bot.settings import PROJECT_ROOT, Settings, with_local_keys
@@ -55,6 +57,7 @@ class Services:
     catalogs: Catalogs
     chooser: LanguageChooser
     rasa: RasaClient
+    flood: FloodGuard
 
     def close_sync(self) -> None:
         self.store.close()
@@ -77,7 +80,13 @@ def build_services(settings: Settings, catalogs: Optional[Catalogs] = None) -> S
         catalogs=catalogs or Catalogs(settings.languages, settings.serve_drafts),
         chooser=LanguageChooser(settings.languages, settings.default_language),
         rasa=RasaClient(settings.rasa_url, timeout=settings.rasa_timeout),
+        flood=FloodGuard(redis, flood_limits(settings)),
     )
+
+
+def flood_limits(settings: Settings) -> List[Limit]:
+    limits = [Limit(settings.flood_per_minute, 60), Limit(settings.flood_per_hour, 3600)]
+    return [limit for limit in limits if limit.count > 0]
 
 
 def make_workers(services: Services) -> List[Callable[[], Coroutine[Any, Any, None]]]:
@@ -97,8 +106,15 @@ def make_workers(services: Services) -> List[Callable[[], Coroutine[Any, Any, No
         from bot.channels.twilio_sms import TwilioChannel
 
         channels["sms"] = TwilioChannel(settings.twilio, settings.public_url, services.store)
+    workers = [router.run]
+    if settings.telegram is not None:
+        from bot.channels.telegram import TelegramChannel, TelegramPoller
+
+        channels["telegram"] = TelegramChannel(settings.telegram, services.store)
+        if settings.telegram.mode == "polling":
+            workers.append(TelegramPoller(services).run)
     sender = Sender(services.store, services.redis, channels)
-    return [router.run, sender.run]
+    return [*workers, sender.run]
 
 
 async def _bounded(step: Awaitable[Any], name: str, seconds: float = 5.0) -> None:
@@ -195,6 +211,7 @@ def create_app(settings: Settings, *, run_workers: bool = True, services: Option
         ready = all(value == "ok" for value in checks.values())
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
+    telegram_webhook = services.settings.telegram is not None and services.settings.telegram.mode == "webhook"
     routes = [
         Route("/", root),
         Route("/chat", chat_page),
@@ -202,6 +219,7 @@ def create_app(settings: Settings, *, run_workers: bool = True, services: Option
         Route("/readyz", readyz),
         *webchat_routes(services),
         *(twilio_routes(services) if services.settings.twilio is not None else []),
+        *(telegram_routes(services) if telegram_webhook else []),
         Mount("/static", StaticFiles(directory=str(PROJECT_ROOT / "bot" / "static")), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)

@@ -10,6 +10,7 @@ gateway    the web chat and webhooks only (production; workers run apart)
 worker     the router and sender workers only (production)
 nlg        the NLG endpoint only (production)
 i18n       extract | update | compile the translation catalogs
+telegram   set-webhook | delete-webhook | info: connect the Telegram bot
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import os
 import sys
 from typing import List, Optional
 
-from bot.settings import SettingsError, load_settings
+from bot.settings import Settings, SettingsError, load_settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     i18n.add_argument("--lang", help="preview: the language to show")
     i18n.add_argument("--responses", help="preview: comma-separated response names (default: all)")
     i18n.add_argument("--reviewed-only", action="store_true", help="preview: as with drafts not served")
+    telegram = sub.add_parser("telegram", help="register or remove the Telegram webhook")
+    telegram.add_argument("action", choices=["set-webhook", "delete-webhook", "info"])
     return parser
 
 
@@ -111,7 +114,36 @@ def main(argv: Optional[List[str]] = None) -> int:
         else:
             return _i18n_report(args)
         return 0
+    if command == "telegram":
+        return asyncio.run(_telegram(args.action, settings))
     return 2
+
+
+async def _telegram(action: str, settings: Settings) -> int:
+    from telegram.error import TelegramError
+
+    from bot.channels import telegram
+
+    if settings.telegram is None:
+        print("TELEGRAM_BOT_TOKEN is not set", file=sys.stderr)
+        return 2
+    try:
+        if action == "set-webhook":
+            if settings.telegram.mode != "webhook" or not settings.public_url:
+                print("set-webhook needs TELEGRAM_MODE=webhook and OUTREACH_PUBLIC_URL", file=sys.stderr)
+                return 2
+            url = await telegram.set_webhook(settings.telegram, settings.public_url)
+            print(f"webhook set: Telegram now sends updates to {url} with the secret token")
+        elif action == "delete-webhook":
+            await telegram.delete_webhook(settings.telegram)
+            print("webhook removed: updates wait for polling (TELEGRAM_MODE=polling)")
+        else:
+            for key, value in (await telegram.webhook_info(settings.telegram)).items():
+                print(f"{key}: {value}")
+    except TelegramError as error:  # the message names the problem, never the token
+        print(f"Telegram refused: {type(error).__name__}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _i18n_report(args: argparse.Namespace) -> int:

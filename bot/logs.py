@@ -1,22 +1,31 @@
 """Logging setup. Our code never logs message text, addresses or trackers; as a second line,
-third-party loggers that might (Rasa's debug output, HTTP access logs) are kept quiet."""
+third-party loggers that might (Rasa's debug output, HTTP access logs, HTTP clients that log
+URLs with a bot token or bodies with phone numbers) are kept quiet."""
 
 from __future__ import annotations
 
 import logging
 import sys
 
-# twilio's HTTP clients log every request with its body and phone numbers at INFO
-QUIET = (
-    "alembic",
-    "twilio",
-    "uvicorn.access",
-    "httpx",
-    "httpcore",
-    "sanic.access",
-    "rasa.core.nlg",
-    "rasa.core.processor",
-)
+# twilio's HTTP clients log every request with its body and phone numbers at INFO; httpx logs
+# each URL (Telegram's carry the bot token); python-telegram-bot logs request bodies at DEBUG
+# and, at ERROR, a response it cannot parse: our own code logs what each failure was instead.
+QUIET = {
+    "alembic": logging.WARNING,
+    "twilio": logging.WARNING,
+    "telegram": logging.CRITICAL,
+    "uvicorn.access": logging.WARNING,
+    "httpx": logging.WARNING,
+    "httpcore": logging.WARNING,
+    "sanic.access": logging.WARNING,
+    "rasa.core.nlg": logging.WARNING,
+    "rasa.core.processor": logging.WARNING,
+}
+
+
+def quiet_third_parties() -> None:
+    for name, level in QUIET.items():
+        logging.getLogger(name).setLevel(level)
 
 
 def setup_logging(level: str = "INFO") -> None:
@@ -25,5 +34,4 @@ def setup_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for name in QUIET:
-        logging.getLogger(name).setLevel(logging.WARNING)
+    quiet_third_parties()

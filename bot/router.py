@@ -21,13 +21,16 @@ from typing import Optional, Set, Tuple
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from bot import queues
+from bot import inbox, queues
 from bot.i18n import Catalogs
 from bot.language import LanguageChooser
 from bot.language_menu import LanguageMenu
+from bot.notices import FLOOD_NOTICE, MEDIA_NOTICE
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.store import Inbound, Store
 from bot.text import to_rasa
+
+NOTICES = {inbox.MEDIA: MEDIA_NOTICE, inbox.FLOOD: FLOOD_NOTICE}
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +169,8 @@ class Router:
         conversation = await self.store.run(self.store.conversation, message.conversation_id)
         if conversation is None:
             return
-        if message.kind == "media":
-            await self._answer_media(message, conversation.language or self.chooser.default)
+        if message.kind in NOTICES:
+            await self._answer_notice(message, NOTICES[message.kind], conversation.language or self.chooser.default)
             return
         chosen, menu_text = await self._explicit_language(message, conversation.language)
         if chosen is not None:
@@ -180,7 +183,8 @@ class Router:
             texts = [menu_text]
         else:
             # after an explicit choice, the main menu in the new language
-            rasa_text = "/greet" if chosen is not None else to_rasa(message.text)
+            welcome = chosen is not None or message.kind == inbox.START
+            rasa_text = "/greet" if welcome else to_rasa(message.text)
             replies = await self._ask_rasa(conversation.public_id, rasa_text, language)
             texts = [str(reply["text"]) for reply in replies if reply.get("text")]
         outbound_ids = await self.store.run(self.store.complete_inbound, message.id, texts, language)
@@ -188,11 +192,10 @@ class Router:
             await queues.notify_outbox(self.redis, outbound_id)
         await queues.publish_conversation(self.redis, message.conversation_id)
 
-    async def _answer_media(self, message: Inbound, language: str) -> None:
-        """A photo, sound or video is not read: say so, in her language, without the model."""
-        from bot.channels.twilio_sms import MEDIA_NOTICE
-
-        text = self.catalogs.translate(language, "sms", MEDIA_NOTICE) if self.catalogs else MEDIA_NOTICE
+    async def _answer_notice(self, message: Inbound, notice: str, language: str) -> None:
+        """A photo or sound is not read, a flood is slowed down: say so, in her language,
+        without the model."""
+        text = self.catalogs.translate(language, "sms", notice) if self.catalogs else notice
         outbound_ids = await self.store.run(self.store.complete_inbound, message.id, [text], language)
         for outbound_id in outbound_ids:
             await queues.notify_outbox(self.redis, outbound_id)

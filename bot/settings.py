@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,27 @@ class TwilioSettings:
 
 
 @dataclass(frozen=True)
+class TelegramSettings:
+    """A Telegram bot connected to the assistant.
+
+    ``mode`` is ``webhook`` (Telegram calls ``/webhooks/telegram`` with ``secret_token``) or
+    ``polling`` (a worker asks Telegram for updates: no public address needed)."""
+
+    token: str
+    mode: str
+    secret_token: Optional[str] = None
+    api_base: Optional[str] = None  # only to point the client at a local fake in tests
+
+    @property
+    def bot_id(self) -> str:
+        """The bot's public numeric id (the part of the token before the colon)."""
+        return self.token.split(":", 1)[0]
+
+    def __repr__(self) -> str:
+        return f"TelegramSettings(bot_id={self.bot_id}, mode={self.mode})"
+
+
+@dataclass(frozen=True)
 class Settings:
     env: str = "local"
     data_dir: Path = PROJECT_ROOT / "var"
@@ -76,6 +98,9 @@ class Settings:
     exit_url: str = DEFAULT_EXIT_URL
     public_url: Optional[str] = None
     twilio: Optional[TwilioSettings] = field(default=None, repr=False)
+    telegram: Optional[TelegramSettings] = field(default=None, repr=False)
+    flood_per_minute: int = 20
+    flood_per_hour: int = 200
     keys: Optional[Keys] = field(default=None, repr=False)
 
     @property
@@ -193,6 +218,32 @@ def _twilio_from_env(env: Mapping[str, str], public_url: Optional[str]) -> Optio
     )
 
 
+_TELEGRAM_TOKEN = re.compile(r"^[0-9]{3,20}:[A-Za-z0-9_-]{30,64}$")
+_TELEGRAM_SECRET = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
+
+
+def _telegram_from_env(env: Mapping[str, str], public_url: Optional[str]) -> Optional[TelegramSettings]:
+    token = (env.get("TELEGRAM_BOT_TOKEN") or "").strip()
+    if not token:
+        if env.get("TELEGRAM_WEBHOOK_SECRET") or env.get("TELEGRAM_MODE"):
+            raise SettingsError("TELEGRAM_BOT_TOKEN is missing (set it, or unset the other TELEGRAM_ settings)")
+        return None
+    if not _TELEGRAM_TOKEN.match(token):
+        raise SettingsError("TELEGRAM_BOT_TOKEN must look like 123456789:AA... (from @BotFather)")
+    mode = (env.get("TELEGRAM_MODE") or ("webhook" if public_url else "polling")).strip()
+    if mode not in {"webhook", "polling"}:
+        raise SettingsError("TELEGRAM_MODE must be webhook or polling")
+    secret = (env.get("TELEGRAM_WEBHOOK_SECRET") or "").strip() or None
+    if secret is not None and not _TELEGRAM_SECRET.match(secret):
+        raise SettingsError("TELEGRAM_WEBHOOK_SECRET must be 16-256 letters, digits, _ or -")
+    if mode == "webhook":
+        if not public_url:
+            raise SettingsError("TELEGRAM_MODE=webhook needs OUTREACH_PUBLIC_URL (or use TELEGRAM_MODE=polling)")
+        if secret is None:
+            raise SettingsError("TELEGRAM_MODE=webhook needs TELEGRAM_WEBHOOK_SECRET")
+    return TelegramSettings(token=token, mode=mode, secret_token=secret, api_base=env.get("TELEGRAM_API_BASE") or None)
+
+
 def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     """Build :class:`Settings` from environment variables (``OUTREACH_*``, ``DATABASE_URL``,
     ``REDIS_URL``, ``RASA_URL``), validating each."""
@@ -220,6 +271,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     if public_url and not public_url.startswith(("https://", "http://")):
         raise SettingsError("OUTREACH_PUBLIC_URL must be the https:// address providers call")
     twilio = _twilio_from_env(env, public_url)
+    telegram = _telegram_from_env(env, public_url)
     if mode == "production" and not env.get("DATABASE_URL"):
         raise SettingsError("production mode needs DATABASE_URL")
     if mode == "production" and not env.get("REDIS_URL"):
@@ -248,6 +300,9 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         exit_url=exit_url,
         public_url=public_url,
         twilio=twilio,
+        telegram=telegram,
+        flood_per_minute=_int(env.get("OUTREACH_FLOOD_PER_MINUTE", "20"), "OUTREACH_FLOOD_PER_MINUTE", 0, 10_000),
+        flood_per_hour=_int(env.get("OUTREACH_FLOOD_PER_HOUR", "200"), "OUTREACH_FLOOD_PER_HOUR", 0, 100_000),
         keys=keys,
     )
     if not settings.database_url:

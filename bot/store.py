@@ -397,7 +397,9 @@ class Store:
                     .where(
                         Message.conversation_id == conversation_id,
                         Message.id > after,
-                        (Message.direction == IN) | Message.status.in_((QUEUED, SENDING, SENT, DELIVERED)),
+                        # her words (not a notice's placeholder row), and the answers queued for her
+                        ((Message.direction == IN) & (Message.kind == "text"))
+                        | ((Message.direction == OUT) & Message.status.in_((QUEUED, SENDING, SENT, DELIVERED))),
                     )
                     .order_by(Message.id)
                     .limit(limit)

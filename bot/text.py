@@ -19,13 +19,24 @@ class TextError(ValueError):
         self.code = code
 
 
+def normalise(text: str) -> str:
+    """NFC-normalised text, control characters (NUL included) replaced by spaces, trimmed."""
+    text = unicodedata.normalize("NFC", text)
+    return "".join(" " if unicodedata.category(c) == "Cc" and c not in _KEPT_CONTROLS else c for c in text).strip()
+
+
+def truncate(text: str, max_length: int) -> str:
+    """What a provider delivered, normalised, cut to the first ``max_length`` characters (a
+    provider message cannot be refused: SMS stop at 1600, Telegram at 4096)."""
+    return normalise(normalise(text)[:max_length])
+
+
 def clean(text: str, max_length: int) -> str:
     """NFC-normalised text without control characters or surrounding space.
 
     Raises :class:`TextError` for a text that is empty once cleaned or longer than
     ``max_length`` characters."""
-    text = unicodedata.normalize("NFC", text)
-    text = "".join(" " if unicodedata.category(c) == "Cc" and c not in _KEPT_CONTROLS else c for c in text).strip()
+    text = normalise(text)
     if not text:
         raise TextError("empty", "The message is empty.")
     if len(text) > max_length:

@@ -9,6 +9,7 @@ import html
 from typing import Dict, Iterable
 
 from bot.i18n import Catalogs, pgettext
+from bot.notices import FLOOD_NOTICE
 
 RTL_LANGUAGES = {"ar"}
 CONTEXT = "webchat"
@@ -47,7 +48,7 @@ PAGE = """<!doctype html>
 <link rel="stylesheet" href="/static/chat.css">
 </head>
 <body data-you="{you}" data-bot="{bot}" data-staff="{staff}" data-failed="{failed}"
- data-rejected="{rejected}" data-exit-url="{exit_url}">
+ data-rejected="{rejected}" data-flood="{flood}" data-exit-url="{exit_url}">
 <header>
 <h1>{title}</h1>
 <button id="exit" type="button" class="exit" title="{exit_hint}">{exit}</button>
@@ -98,5 +99,6 @@ def render_page(catalogs: Catalogs, language: str, exit_url: str, max_length: in
         dir="rtl" if language in RTL_LANGUAGES else "ltr",
         exit_url=html.escape(exit_url),
         max_length=max_length,
+        flood=html.escape(catalogs.translate(language, "sms", FLOOD_NOTICE)),
         **values,
     )

@@ -4,7 +4,7 @@ the real Rasa). It answers ``reply to <text>`` and can be made unavailable."""
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import httpx
 
@@ -14,6 +14,7 @@ class FakeRasa:
         self.calls: List[Dict[str, Any]] = []
         self.down = False
         self.replies_per_message = 1
+        self.reply_text: Optional[str] = None  # the answer to every message, instead of "reply n to ..."
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         if self.down:
@@ -23,7 +24,7 @@ class FakeRasa:
         body = json.loads(request.content)
         self.calls.append(body)
         replies = [
-            {"recipient_id": body["sender"], "text": f"reply {n} to {body['message']}"}
+            {"recipient_id": body["sender"], "text": self.reply_text or f"reply {n} to {body['message']}"}
             for n in range(self.replies_per_message)
         ]
         return httpx.Response(200, json=replies)

@@ -14,9 +14,9 @@ from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
 from bot import i18n_tools
-from bot.channels.twilio_sms import MEDIA_NOTICE
 from bot.i18n import DOMAIN_FILE, TRANSLATIONS_DIR, Catalogs, fill, load_source_responses
 from bot.language_menu import HEADER
+from bot.notices import FLOOD_NOTICE, MEDIA_NOTICE
 from bot.webchat_page import STRINGS
 
 POT_PATH = TRANSLATIONS_DIR / "messages.pot"
@@ -280,7 +280,7 @@ def test_extract_has_nothing_else(extracted: tuple[Catalog, Path], domain_respon
     catalog, _ = extracted
     expected = {(name, text) for name, text in domain_responses.items()}
     expected |= {("webchat", text) for text in STRINGS.values()}
-    expected |= {("language", HEADER), ("sms", MEDIA_NOTICE)}
+    expected |= {("language", HEADER), ("sms", MEDIA_NOTICE), ("sms", FLOOD_NOTICE)}
     assert {(m.context, m.id) for m in catalog if m.id} == expected
 
 

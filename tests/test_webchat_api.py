@@ -182,3 +182,28 @@ def test_page_and_headers(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
     assert ready["checks"] == {"redis": "ok", "database": "ok", "rasa": "ok"}
+
+
+def test_a_flood_is_told_once_then_refused_with_429(
+    database_url: str, redis_clean: str, tmp_path: Path, fake_rasa: FakeRasa
+) -> None:
+    from bot.notices import FLOOD_NOTICE
+
+    env = gateway_env(database_url, redis_clean, tmp_path, OUTREACH_FLOOD_PER_MINUTE="2", OUTREACH_LANGUAGES="fr")
+    settings = load_settings(env)
+    services = build_services(settings)
+    services.rasa = RasaClient("http://rasa.test", transport=fake_rasa.transport)
+    with TestClient(create_app(settings, services=services)) as client:
+        session = new_session(client)
+        statuses = [
+            client.post(f"/webchat/sessions/{session}/messages", json={"text": f"m{n}"}).status_code for n in range(5)
+        ]
+        assert statuses == [202, 202, 202, 429, 429]
+        refused = client.post(f"/webchat/sessions/{session}/messages", json={"text": "encore"})
+        assert refused.json()["error"]["code"] == "too_many_messages"
+        messages = wait_for_bot(client, session, 0, count=3)
+        assert [m["text"] for m in messages if m["author"] == "bot"] == ["reply 0 to m0", "reply 0 to m1", FLOOD_NOTICE]
+        other = new_session(client)  # another person is not slowed down
+        assert client.post(f"/webchat/sessions/{other}/messages", json={"text": "bonjour"}).status_code == 202
+        page = client.get("/chat?lang=fr").text
+        assert 'data-flood="Vous avez envoyé beaucoup de messages' in page

@@ -23,11 +23,12 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot import queues
+from bot import inbox
 from bot.channels.base import SendError, SendErrorKind
-from bot.i18n import pgettext
+from bot.notices import MEDIA_NOTICE  # noqa: F401 (re-exported)
 from bot.settings import TwilioSettings
 from bot.store import ConversationRef, Outbound, Store
+from bot.text import truncate
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +38,6 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 STATUS_PATH = "/webhooks/twilio/status"
 STOPPED_CODE = 21610
 DELIVERY_STATUS = {"sent": "sent", "delivered": "delivered", "undelivered": "failed", "failed": "failed"}
-
-
-MEDIA_NOTICE = pgettext(
-    "sms",
-    "Je ne lis que le texte : les photos, sons et vidéos ne sont ni lus ni gardés. Écrivez votre question.",
-)
 
 
 def _first(params: ImmutableMultiDict, name: str) -> str:
@@ -89,20 +84,15 @@ def twilio_routes(services: Any) -> list:
         sender = _first(params, "From")
         if not sid or not sender:
             return PlainTextResponse("MessageSid and From are required", status_code=400)
-        text = " ".join(_first(params, "Body").split("\x00"))[: settings.max_text_length].strip()
+        text = truncate(_first(params, "Body"), settings.max_text_length)
         try:
             media = int(_first(params, "NumMedia") or 0)
         except ValueError:
             media = 0
-        conversation = await store.run(store.open_conversation, NAME, sender, True)
-        stored = []
         if text:
-            stored.append(await store.run(store.record_inbound, conversation, sid, text))
+            await inbox.receive(services, NAME, sender, sid, text)
         if media > 0 or not text:
-            stored.append(await store.run(store.record_inbound, conversation, f"{sid}:media", "", "media"))
-        for message_id, created in stored:
-            if created:
-                await queues.notify_inbox(services.redis, conversation.id, message_id)
+            await inbox.receive(services, NAME, sender, f"{sid}:media", "", inbox.MEDIA)
         return Response(EMPTY_TWIML, media_type="text/xml")
 
     async def status(request: Request) -> Response:

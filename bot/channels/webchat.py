@@ -21,8 +21,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot import queues
+from bot import inbox
 from bot.crypto import new_token
+from bot.ratelimit import Verdict
 from bot.store import ConversationRef, Outbound, ShownMessage
 from bot.text import TextError, clean
 
@@ -95,10 +96,15 @@ def webchat_routes(services: Any) -> list:
         if key is not None and not _IDEMPOTENCY.match(key):
             return error(422, "invalid_idempotency_key", "Idempotency-Key must be 1-64 letters, digits or -_.:")
         provider_id = f"{conversation.id}:{key or uuid.uuid4().hex}"
-        message_id, created = await store.run(store.record_inbound, conversation, provider_id, text)
+        kind = inbox.TEXT
+        verdict = await services.flood.check(conversation.contact_id)
+        if verdict is Verdict.DROP:
+            return error(429, "too_many_messages", "Too many messages: wait a few minutes.")
+        if verdict is Verdict.NOTIFY:
+            text, kind = "", inbox.FLOOD
+        message_id, created = await store.run(store.record_inbound, conversation, provider_id, text, kind)
         if created:
-            await queues.notify_inbox(services.redis, conversation.id, message_id)
-            await queues.publish_conversation(services.redis, conversation.id)
+            await inbox.notify(services, conversation.id, message_id)
         return JSONResponse({"id": message_id}, status_code=202)
 
     async def get_messages(request: Request) -> Response:

@@ -84,6 +84,7 @@
         .then(function (response) {
           if (response.status === 404) { session = null; sessionStorage.removeItem("chat-session"); throw new Error("gone"); }
           if (response.status >= 500) { throw new Error("server"); }
+          if (response.status === 429) { status.textContent = body.dataset.flood; return; }
           if (!response.ok) { status.textContent = body.dataset.rejected; return; }
           if (first) { poll(); }
         });

@@ -1,0 +1,301 @@
+"""Telegram, with python-telegram-bot (``POST /webhooks/telegram`` or long polling).
+
+Inbound, webhook mode: Telegram sends each update with the ``X-Telegram-Bot-Api-Secret-Token``
+header set when the webhook was registered (``python -m bot telegram set-webhook``); any other
+request gets 403 and nothing is stored. Polling mode (no public address): a worker asks
+Telegram for updates and moves its offset only once an update is stored, so a crash loses
+nothing. Both feed :func:`handle_update`:
+
+* a private text message is stored once per update (``<bot id>:<update_id>``); ``/start`` is the
+  welcome; her Telegram app language is the first guess of her language;
+* a photo, voice note, sticker, document, location... is not stored: she is told only text is
+  read;
+* edits, groups, channels, inline queries and anything else are acknowledged and ignored;
+* blocking the bot (``my_chat_member`` -> kicked) stops the contact; unblocking lifts it.
+
+Outbound: ``Bot.send_message``; replies over Telegram's 4096 characters are split at line
+breaks. Errors are classified for the sender: ``RetryAfter`` (429) is retried when Telegram
+says, network errors and 5xx with backoff, "blocked by the user" (403) stops the contact, a bad
+request is permanent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import warnings
+from datetime import timedelta
+from typing import Any, List, Optional
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from bot import inbox
+from bot.channels.base import SendError, SendErrorKind
+from bot.settings import TelegramSettings
+from bot.store import ConversationRef, Outbound, Store
+from bot.text import truncate
+
+log = logging.getLogger(__name__)
+
+NAME = "telegram"
+PATH = "/webhooks/telegram"
+MAX_BODY = 1024 * 1024
+MAX_MESSAGE = 4096  # Telegram's limit for one message's text
+SECRET_HEADER = "x-telegram-bot-api-secret-token"  # noqa: S105 (a header name)
+ALLOWED_UPDATES = ["message", "edited_message", "my_chat_member"]
+IGNORED = "ignored"
+
+
+def make_bot(settings: TelegramSettings, pool_size: int = 8) -> Any:
+    """A python-telegram-bot ``Bot`` (pointed at ``api_base`` in tests)."""
+    from telegram import Bot
+    from telegram.request import HTTPXRequest
+
+    options: dict = {}
+    if settings.api_base:
+        options["base_url"] = settings.api_base.rstrip("/") + "/bot"
+    return Bot(
+        settings.token,
+        request=HTTPXRequest(connection_pool_size=pool_size, read_timeout=20.0, connect_timeout=10.0),
+        get_updates_request=HTTPXRequest(connection_pool_size=1, read_timeout=60.0, connect_timeout=10.0),
+        **options,
+    )
+
+
+def _language_of(user: Any) -> Optional[str]:
+    code = (getattr(user, "language_code", None) or "").lower()
+    return code.split("-")[0] or None
+
+
+async def handle_update(services: Any, update: Any) -> str:
+    """Store what an update carries for the assistant; returns what was done (for tests and
+    counters: ``stored``, ``duplicate``, ``media``, ``flood``, ``stopped``, ``unstopped``,
+    ``ignored``)."""
+    settings: TelegramSettings = services.settings.telegram
+    provider_id = f"{settings.bot_id}:{update.update_id}"
+    member = update.my_chat_member
+    if member is not None:
+        return await _membership(services, member)
+    message = update.message
+    if message is None or message.chat is None or message.chat.type != "private":
+        return IGNORED  # edits, channel posts, groups, inline queries, callbacks...
+    user = message.from_user
+    if user is None or user.is_bot:
+        return IGNORED
+    address = str(message.chat.id)
+    language = _language_of(user)
+    text = truncate(message.text or "", services.settings.max_text_length)
+    if message.text is None or not text:
+        received = await inbox.receive(services, NAME, address, provider_id, "", inbox.MEDIA, language)
+    elif text.split(maxsplit=1)[0].split("@")[0] == "/start":
+        received = await inbox.receive(services, NAME, address, provider_id, "", inbox.START, language)
+    else:
+        received = await inbox.receive(services, NAME, address, provider_id, text, inbox.TEXT, language)
+    if received.verdict.value != "accept":
+        return "flood"
+    if not received.stored:
+        return "duplicate"
+    return "media" if message.text is None or not text else "stored"
+
+
+async def _membership(services: Any, member: Any) -> str:
+    """She blocked the bot (kicked) or unblocked it, in a private chat."""
+    if member.chat is None or member.chat.type != "private":
+        return IGNORED
+    store: Store = services.store
+    conversation = await store.run(store.find_conversation, NAME, str(member.chat.id))
+    if conversation is None:
+        return IGNORED
+    status = member.new_chat_member.status
+    if status == "kicked":
+        await store.run(store.set_stopped, conversation.contact_id, True)
+        return "stopped"
+    if status == "member":
+        await store.run(store.set_stopped, conversation.contact_id, False)
+        return "unstopped"
+    return IGNORED
+
+
+def telegram_routes(services: Any) -> list:
+    settings: TelegramSettings = services.settings.telegram
+    expected = (settings.secret_token or "").encode()
+
+    async def webhook(request: Request) -> Response:
+        given = request.headers.get(SECRET_HEADER, "").encode()
+        if not expected or not hmac.compare_digest(given, expected):
+            return PlainTextResponse("forbidden", status_code=403)
+        if int(request.headers.get("content-length") or 0) > MAX_BODY:
+            return PlainTextResponse("request too large", status_code=413)
+        raw = await request.body()
+        if len(raw) > MAX_BODY:
+            return PlainTextResponse("request too large", status_code=413)
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            return PlainTextResponse("the body must be a JSON update", status_code=400)
+        from telegram import Update
+
+        try:
+            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+                raise ValueError("no update_id")
+            update = Update.de_json(data, None)
+        except Exception as error:  # a shape we cannot read: do not make Telegram retry it
+            log.warning("telegram: unreadable update ignored (%s)", type(error).__name__)
+            return JSONResponse({"ok": True, "outcome": IGNORED})
+        outcome = await handle_update(services, update)
+        return JSONResponse({"ok": True, "outcome": outcome})
+
+    return [Route(PATH, webhook, methods=["POST"])]
+
+
+def split_message(text: str, limit: int = MAX_MESSAGE) -> List[str]:
+    """``text`` in parts of at most ``limit`` characters, cut at line breaks when possible."""
+    parts: List[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit + 1)
+        if cut <= 0:
+            cut = rest.rfind(" ", 0, limit + 1)
+        if cut <= 0:
+            cut = limit
+        parts.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip("\n ")
+    parts.append(rest)
+    return [part for part in parts if part]
+
+
+def _seconds(retry_after: Any) -> float:
+    return retry_after.total_seconds() if isinstance(retry_after, timedelta) else float(retry_after)
+
+
+class TelegramChannel:
+    """Outbound Telegram messages through python-telegram-bot's ``Bot``."""
+
+    name = NAME
+
+    def __init__(self, settings: TelegramSettings, store: Store, bot: Any = None) -> None:
+        self.bot = bot or make_bot(settings)
+        self._store = store
+
+    async def close(self) -> None:
+        await self.bot.shutdown()
+
+    async def send(self, message: Outbound, conversation: ConversationRef) -> Optional[str]:
+        from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter
+
+        address = await self._store.run(self._store.address_of, conversation.contact_id)
+        if address is None:
+            raise SendError(SendErrorKind.PERMANENT, "no_address")
+        reference = None
+        try:
+            for part in split_message(message.text):
+                sent = await self.bot.send_message(chat_id=int(address), text=part)
+                reference = str(sent.message_id)
+        except RetryAfter as error:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                wait = _seconds(error.retry_after)
+            raise SendError(SendErrorKind.RETRYABLE, "http_429", retry_after=wait) from None
+        except Forbidden:  # blocked by the user, or her account is gone
+            raise SendError(SendErrorKind.STOPPED, "blocked") from None
+        except InvalidToken:
+            log.error("telegram rejected the bot token: check TELEGRAM_BOT_TOKEN")
+            raise SendError(SendErrorKind.RETRYABLE, "invalid_token") from None
+        except BadRequest:
+            raise SendError(SendErrorKind.PERMANENT, "bad_request") from None
+        except (NetworkError, asyncio.TimeoutError):  # timeouts, 5xx, connection errors
+            raise SendError(SendErrorKind.RETRYABLE, "network") from None
+        return reference
+
+
+class TelegramPoller:
+    """Long polling for deployments without a public address (run one per bot)."""
+
+    def __init__(self, services: Any, bot: Any = None, timeout: int = 25) -> None:
+        self.services = services
+        self.bot = bot or make_bot(services.settings.telegram)
+        self.timeout = timeout
+        self.offset: Optional[int] = None
+
+    async def run(self) -> None:
+        from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
+
+        try:
+            while True:
+                try:
+                    updates = await self.bot.get_updates(
+                        offset=self.offset, timeout=self.timeout, allowed_updates=ALLOWED_UPDATES
+                    )
+                except TimedOut:
+                    continue
+                except RetryAfter as error:
+                    await asyncio.sleep(_seconds(error.retry_after))
+                    continue
+                except Conflict:
+                    log.error(
+                        "telegram: a webhook is set or another poller runs; "
+                        "run `python -m bot telegram delete-webhook` or use TELEGRAM_MODE=webhook"
+                    )
+                    await asyncio.sleep(30)
+                    continue
+                except InvalidToken:
+                    log.error("telegram rejected the bot token: check TELEGRAM_BOT_TOKEN")
+                    await asyncio.sleep(60)
+                    continue
+                except NetworkError as error:
+                    log.warning("telegram polling failed (%s); retrying", type(error).__name__)
+                    await asyncio.sleep(2)
+                    continue
+                for update in updates:
+                    await self._store(update)
+                    self.offset = update.update_id + 1  # only once it is stored
+        finally:
+            await self.bot.shutdown()
+
+    async def _store(self, update: Any) -> None:
+        delay = 1.0
+        while True:
+            try:
+                await handle_update(self.services, update)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # the database is down: keep the update, try again
+                log.warning("telegram update not stored (%s); retrying", type(error).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+
+async def set_webhook(settings: TelegramSettings, public_url: str) -> str:
+    bot = make_bot(settings, pool_size=1)
+    async with bot:
+        await bot.set_webhook(
+            url=public_url.rstrip("/") + PATH,
+            secret_token=settings.secret_token,
+            allowed_updates=ALLOWED_UPDATES,
+            max_connections=40,
+        )
+    return public_url.rstrip("/") + PATH
+
+
+async def delete_webhook(settings: TelegramSettings) -> None:
+    bot = make_bot(settings, pool_size=1)
+    async with bot:
+        await bot.delete_webhook(drop_pending_updates=False)
+
+
+async def webhook_info(settings: TelegramSettings) -> dict:
+    """What Telegram knows of the webhook (no secret in it)."""
+    bot = make_bot(settings, pool_size=1)
+    async with bot:
+        info = await bot.get_webhook_info()
+    return {
+        "url": info.url or "(none: polling)",
+        "pending_update_count": info.pending_update_count,
+        "last_error_message": info.last_error_message or "",
+        "allowed_updates": list(info.allowed_updates or []),
+    }

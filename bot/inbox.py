@@ -1,0 +1,68 @@
+"""What every provider webhook does with a person's message: one contact, one row, once.
+
+``receive`` opens the contact's conversation (address kept only as a keyed hash and, to answer,
+encrypted), applies the flood guard, stores the message once per provider id and notifies the
+router. A notification that cannot reach Redis is not an error for the provider: the row is
+stored, and the router's sweeper queues it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from redis.exceptions import RedisError
+
+from bot import queues
+from bot.ratelimit import Verdict
+from bot.store import ConversationRef
+
+log = logging.getLogger(__name__)
+
+TEXT = "text"
+MEDIA = "media"  # a photo, sound, video, sticker...: not stored; she is told only text is read
+START = "start"  # a first contact without words (Telegram's /start): the welcome
+FLOOD = "flood"  # too many messages at once: she is asked to slow down
+
+
+@dataclass(frozen=True)
+class Received:
+    conversation: ConversationRef
+    stored: int  # rows created (0 for a duplicate delivery or a dropped flood)
+    verdict: Verdict
+
+
+async def receive(
+    services: Any,
+    channel: str,
+    address: str,
+    provider_id: str,
+    text: str,
+    kind: str = TEXT,
+    language_hint: Optional[str] = None,
+) -> Received:
+    """Store one inbound message (idempotent on ``provider_id``) and wake the router."""
+    store = services.store
+    conversation = await store.run(store.open_conversation, channel, address, True)
+    if language_hint and conversation.language is None and language_hint in services.settings.languages:
+        # the language her app is set to: better than the deployment's default for a first reply
+        await store.run(store.set_language, conversation.contact_id, language_hint)
+    verdict = await services.flood.check(conversation.contact_id)
+    if verdict is Verdict.DROP:
+        log.info("flood: a message from one %s contact was dropped", channel)
+        return Received(conversation, 0, verdict)
+    if verdict is Verdict.NOTIFY:
+        text, kind = "", FLOOD
+    message_id, created = await store.run(store.record_inbound, conversation, provider_id, text, kind)
+    if created:
+        await notify(services, conversation.id, message_id)
+    return Received(conversation, int(created), verdict)
+
+
+async def notify(services: Any, conversation_id: int, message_id: int) -> None:
+    try:
+        await queues.notify_inbox(services.redis, conversation_id, message_id)
+        await queues.publish_conversation(services.redis, conversation_id)
+    except RedisError as error:
+        log.warning("router not notified (%s); the sweeper will queue the message", type(error).__name__)
