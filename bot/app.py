@@ -105,7 +105,7 @@ def make_workers(services: Services) -> List[Callable[[], Coroutine[Any, Any, No
     if settings.twilio is not None and settings.public_url:
         from bot.channels.twilio_sms import TwilioChannel
 
-        channels["sms"] = TwilioChannel(settings.twilio, settings.public_url, services.store)
+        channels["sms"] = channels["whatsapp"] = TwilioChannel(settings.twilio, settings.public_url, services.store)
     workers = [router.run]
     if settings.telegram is not None:
         from bot.channels.telegram import TelegramChannel, TelegramPoller
@@ -160,7 +160,8 @@ def create_app(settings: Settings, *, run_workers: bool = True, services: Option
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await asyncio.get_running_loop().run_in_executor(None, services.chooser.warm_up)
+        if run_workers:  # the router detects languages; a gateway alone never does
+            await asyncio.get_running_loop().run_in_executor(None, services.chooser.warm_up)
         await services.notifier.start()
         tasks = [asyncio.create_task(worker()) for worker in make_workers(services)] if run_workers else []
         try:

@@ -19,9 +19,18 @@ import argparse
 import asyncio
 import os
 import sys
-from typing import List, Optional
+from typing import Any, Coroutine, List, Optional
 
 from bot.settings import Settings, SettingsError, load_settings
+
+
+def _serve(main: Coroutine[Any, Any, int]) -> int:
+    """Run a server's main coroutine on uvloop (faster network I/O) when it is installed."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop comes with Rasa's dependencies
+        return asyncio.run(main)
+    return int(uvloop.run(main))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,7 +81,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if command == "run":
         from bot.supervisor import run_local
 
-        return asyncio.run(run_local(settings, rasa_port=args.rasa_port, action_port=args.action_port))
+        return _serve(run_local(settings, rasa_port=args.rasa_port, action_port=args.action_port))
     if command in {"setup", "train"}:
         from bot.i18n import compile_catalogs
         from bot.rasa_setup import train as train_model
@@ -98,7 +107,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if command in {"gateway", "worker", "nlg"}:
         from bot.production import serve
 
-        return asyncio.run(serve(command, settings))
+        return _serve(serve(command, settings))
     if command == "i18n":
         from bot import i18n_tools
         from bot.i18n import compile_catalogs

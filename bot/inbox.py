@@ -1,9 +1,9 @@
 """What every provider webhook does with a person's message: one contact, one row, once.
 
-``receive`` opens the contact's conversation (address kept only as a keyed hash and, to answer,
-encrypted), applies the flood guard, stores the message once per provider id and notifies the
-router. A notification that cannot reach Redis is not an error for the provider: the row is
-stored, and the router's sweeper queues it again.
+``receive`` applies the flood guard, then in one transaction opens the contact's conversation
+(address kept only as a keyed hash and, to answer, encrypted) and stores the message once per
+provider id, then notifies the router. A notification that cannot reach Redis is not an error
+for the provider: the row is stored, and the router's sweeper queues it again.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ FLOOD = "flood"  # too many messages at once: she is asked to slow down
 
 @dataclass(frozen=True)
 class Received:
-    conversation: ConversationRef
+    conversation: Optional[ConversationRef]  # None for a dropped flood
     stored: int  # rows created (0 for a duplicate delivery or a dropped flood)
     verdict: Verdict
 
@@ -44,17 +44,14 @@ async def receive(
 ) -> Received:
     """Store one inbound message (idempotent on ``provider_id``) and wake the router."""
     store = services.store
-    conversation = await store.run(store.open_conversation, channel, address, True)
-    if language_hint and conversation.language is None and language_hint in services.settings.languages:
-        # the language her app is set to: better than the deployment's default for a first reply
-        await store.run(store.set_language, conversation.contact_id, language_hint)
-    verdict = await services.flood.check(conversation.contact_id)
+    verdict = await services.flood.check(store.lookup_key(channel, address)[:32])
     if verdict is Verdict.DROP:
         log.info("flood: a message from one %s contact was dropped", channel)
-        return Received(conversation, 0, verdict)
+        return Received(None, 0, verdict)
     if verdict is Verdict.NOTIFY:
         text, kind = "", FLOOD
-    message_id, created = await store.run(store.record_inbound, conversation, provider_id, text, kind)
+    hint = language_hint if language_hint in services.settings.languages else None
+    conversation, message_id, created = await store.run(store.receive, channel, address, provider_id, text, kind, hint)
     if created:
         await notify(services, conversation.id, message_id)
     return Received(conversation, int(created), verdict)

@@ -1,8 +1,8 @@
 """Per-contact flood guard, in Redis, shared by every gateway process.
 
 Fixed windows (a minute and an hour by default) count the messages of one contact, keyed by
-its internal id (never an address). Under the limits a message is accepted; the first message
-over a limit is stored as a ``flood`` notice (the person is told to slow down, in her
+its pseudonymous look-up key or internal id (never an address). Under the limits a message is
+accepted; the first message over a limit is stored as a ``flood`` notice (the person is told to slow down, in her
 language); later ones in the same window are acknowledged to the provider and dropped. If Redis
 cannot be reached the guard lets messages through: losing a message is worse than a flood.
 """
@@ -43,7 +43,7 @@ class FloodGuard:
         self.redis = redis
         self.limits = tuple(limits)
 
-    async def check(self, contact_id: int, now: Optional[float] = None) -> Verdict:
+    async def check(self, contact: object, now: Optional[float] = None) -> Verdict:
         if not self.limits:
             return Verdict.ACCEPT
         moment = time.time() if now is None else now
@@ -51,7 +51,7 @@ class FloodGuard:
             pipe = self.redis.pipeline(transaction=False)
             for limit in self.limits:
                 window = int(moment // limit.seconds)
-                key = f"{PREFIX}:flood:{contact_id}:{limit.seconds}:{window}"
+                key = f"{PREFIX}:flood:{contact}:{limit.seconds}:{window}"
                 pipe.incr(key)
                 pipe.expire(key, limit.seconds * 2)
             counts = (await pipe.execute())[::2]

@@ -76,7 +76,7 @@ class Sender:
             for task in extra + list(self._tasks):
                 task.cancel()
             await asyncio.gather(*extra, *self._tasks, return_exceptions=True)
-            for channel in self.channels.values():
+            for channel in {id(c): c for c in self.channels.values()}.values():  # one channel may serve two names
                 close = getattr(channel, "close", None)
                 if close is not None:
                     await close()

@@ -48,6 +48,7 @@ class TwilioSettings:
     account_sid: str
     auth_token: str
     sender: str  # "+33..." number, or a messaging service SID "MG..."
+    whatsapp_sender: Optional[str] = None  # "+33..." WhatsApp sender of the account, if any
     api_base: Optional[str] = None  # only to point the client at a local fake in tests
 
     def __repr__(self) -> str:
@@ -210,10 +211,14 @@ def _twilio_from_env(env: Mapping[str, str], public_url: Optional[str]) -> Optio
     sender = env["TWILIO_FROM"].strip()
     if not (sender.startswith("+") and sender[1:].isdigit()) and not sender.startswith("MG"):
         raise SettingsError("TWILIO_FROM must be a number like +33612345678 or a messaging service SID (MG...)")
+    whatsapp = (env.get("TWILIO_WHATSAPP_FROM") or "").strip().removeprefix("whatsapp:") or None
+    if whatsapp is not None and not (whatsapp.startswith("+") and whatsapp[1:].isdigit()):
+        raise SettingsError("TWILIO_WHATSAPP_FROM must be a number like +33612345678")
     return TwilioSettings(
         account_sid=env["TWILIO_ACCOUNT_SID"].strip(),
         auth_token=env["TWILIO_AUTH_TOKEN"].strip(),
         sender=sender,
+        whatsapp_sender=whatsapp,
         api_base=env.get("TWILIO_API_BASE") or None,
     )
 

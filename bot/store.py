@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, List, Optional, Sequence, Tuple, TypeVar
 
 from sqlalchemy import select, update
+from sqlalchemy import text as sql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -85,6 +86,10 @@ class Store:
 
     # -- contacts and conversations -------------------------------------------------------
 
+    def lookup_key(self, channel: str, address: str) -> str:
+        """The pseudonymous key of an address (what the flood guard counts by)."""
+        return self._vault.lookup(channel, address)
+
     def open_conversation(self, channel: str, address: str, address_needed: bool = True) -> ConversationRef:
         """Find or create the contact for ``address`` on ``channel`` and its open conversation.
 
@@ -92,23 +97,87 @@ class Store:
         lookup = self._vault.lookup(channel, address)
         for _attempt in range(3):
             with self._sessions() as session:
-                contact = session.execute(
-                    select(Contact).where(Contact.channel == channel, Contact.lookup_key == lookup)
-                ).scalar_one_or_none()
-                if contact is None:
-                    contact = Contact(channel=channel, lookup_key=lookup)
-                    if address_needed:
-                        contact.address_enc, contact.address_key_id = self._vault.seal(address, ADDRESS)
-                    session.add(contact)
-                    try:
-                        session.flush()
-                    except IntegrityError:  # created concurrently: read it again
-                        session.rollback()
-                        continue
-                conversation = self._open_conversation_of(session, contact)
+                found = self._contact_and_conversation(session, channel, lookup, address, address_needed)
+                if found is None:
+                    continue
                 session.commit()
-                return _ref(conversation, contact)
+                return _ref(found[1], found[0])
         raise RuntimeError("could not create contact")
+
+    def _contact_and_conversation(
+        self, session: Session, channel: str, lookup: str, address: str, address_needed: bool
+    ) -> Optional[Tuple[Contact, Conversation]]:
+        """The contact and its open conversation, created if needed; None if the contact was
+        created concurrently (the caller tries again)."""
+        contact = session.execute(
+            select(Contact).where(Contact.channel == channel, Contact.lookup_key == lookup)
+        ).scalar_one_or_none()
+        if contact is None:
+            contact = Contact(channel=channel, lookup_key=lookup)
+            if address_needed:
+                contact.address_enc, contact.address_key_id = self._vault.seal(address, ADDRESS)
+            session.add(contact)
+            try:
+                session.flush()
+            except IntegrityError:  # created concurrently: read it again
+                session.rollback()
+                return None
+        return contact, self._open_conversation_of(session, contact)
+
+    def receive(
+        self,
+        channel: str,
+        address: str,
+        provider_id: str,
+        text: str,
+        kind: str = "text",
+        language_hint: Optional[str] = None,
+    ) -> Tuple[ConversationRef, int, bool]:
+        """What a provider webhook stores, in one transaction: the contact and conversation
+        (created if new, with ``language_hint`` as a first language), and the message once per
+        provider id. Returns (conversation, message id, created)."""
+        lookup = self._vault.lookup(channel, address)
+        body, key_id = self._vault.seal(text, BODY)
+        for _attempt in range(3):
+            with self._sessions() as session:
+                found = self._contact_and_conversation(session, channel, lookup, address, True)
+                if found is None:
+                    continue
+                contact, conversation = found
+                if language_hint and contact.language is None:
+                    contact.language = language_hint
+                existing = session.execute(
+                    select(Message.id).where(Message.channel == channel, Message.provider_id == provider_id)
+                ).scalar_one_or_none()
+                if existing is not None:  # a provider's retry: acknowledged, not stored again
+                    session.commit()
+                    return _ref(conversation, contact), int(existing), False
+                now = utcnow()
+                _touch(session, int(conversation.id), now)
+                message = Message(
+                    conversation_id=conversation.id,
+                    direction=IN,
+                    author="user",
+                    channel=channel,
+                    provider_id=provider_id,
+                    body_enc=body,
+                    key_id=key_id,
+                    kind=kind,
+                    status=RECEIVED,
+                    created_at=now,
+                )
+                session.add(message)
+                contact.last_seen_at = now
+                contact.stopped_at = None  # a new message from her lifts an opt-out
+                try:
+                    session.flush()
+                except IntegrityError:  # the same delivery, stored concurrently
+                    session.rollback()
+                    continue
+                reference = _ref(conversation, contact)
+                session.commit()
+                return reference, int(message.id), True
+        raise RuntimeError("could not store the message")
 
     def _open_conversation_of(self, session: Session, contact: Contact) -> Conversation:
         conversation = session.execute(
@@ -248,6 +317,7 @@ class Store:
         Idempotent: replies already queued for this message (same position) are not queued
         again. Returns the ids of the outbound rows, new or existing, in order."""
         with self._sessions() as session:
+            _after_the_answer(session)
             inbound = session.get(Message, message_id)
             if inbound is None:
                 return []
@@ -314,6 +384,7 @@ class Store:
         """Take a queued outbox row for sending (status ``sending``), so that two senders
         notified twice never deliver it twice. None if it is not queued any more."""
         with self._sessions() as session:
+            _after_the_answer(session)
             claimed = session.execute(
                 update(Message)
                 .where(
@@ -324,10 +395,21 @@ class Store:
                 )
                 .values(status=SENDING, processed_at=utcnow())
             ).rowcount
+            row = session.get(Message, message_id) if claimed else None
+            outbound = (
+                Outbound(
+                    id=int(row.id),
+                    conversation_id=int(row.conversation_id),
+                    channel=row.channel,
+                    text=self._vault.open(row.body_enc, row.key_id, BODY),
+                    status=row.status,
+                    attempts=row.attempts,
+                )
+                if row is not None
+                else None
+            )
             session.commit()
-        if not claimed:
-            return None
-        return self.outbound(message_id)
+        return outbound
 
     def mark_outbound(
         self,
@@ -338,6 +420,7 @@ class Store:
         retry_at: Optional[datetime] = None,
     ) -> None:
         with self._sessions() as session:
+            _after_the_answer(session)
             values: dict = {
                 "status": status,
                 "processed_at": utcnow(),
@@ -416,6 +499,16 @@ class Store:
                 )
                 for m in rows
             ]
+
+
+def _after_the_answer(session: Session) -> None:
+    """Writes made after the provider has its answer (router and sender) do not wait for the
+    PostgreSQL write-ahead log to reach the disk: the message itself was stored durably before
+    the webhook answered, so nothing can be lost; only a crash of the database server within its
+    async-commit window (about 0.6 s) could make one reply go out twice.
+    See docs/decisions/0008-async-commit-after-the-answer.md."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sql("SET LOCAL synchronous_commit TO OFF"))
 
 
 def _aware(moment: datetime) -> datetime:

@@ -1,6 +1,8 @@
 """One command for a local run: a private Redis if none is configured, the database
-migrated, the catalogs compiled, then the action server and Rasa as child processes and the
-gateway (web chat, NLG endpoint, router and sender workers) in this process."""
+migrated, the catalogs compiled, then the action server, Rasa and the workers (router, sender,
+Telegram polling) as child processes, and the gateway (web chat, webhooks, NLG endpoint) in
+this process. The gateway answers providers at once; the workers' database and model work never
+holds it up (they do not share its event loop or its interpreter lock)."""
 
 from __future__ import annotations
 
@@ -103,6 +105,13 @@ async def run_local(settings: Settings, rasa_port: int = 5005, action_port: int 
             return 2
         endpoints = write_endpoints(settings, run_dir / "endpoints.yml")
         env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+        worker_env = {
+            **env,
+            "REDIS_URL": settings.redis_url or "",
+            "DATABASE_URL": settings.database_url,
+            "RASA_URL": settings.rasa_url,
+            "OUTREACH_DATA_DIR": str(settings.data_dir),
+        }
         children = [
             Child(
                 "action server",
@@ -129,12 +138,18 @@ async def run_local(settings: Settings, rasa_port: int = 5005, action_port: int 
                 run_dir / "rasa.log",
                 env,
             ),
+            Child(
+                "workers",
+                [sys.executable, "-m", "bot", "worker"],
+                run_dir / "workers.log",
+                worker_env,
+            ),
         ]
         for child in children:
             print(f"• starting the {child.name} (log: {_shown_path(child.log_path)})", flush=True)
             child.start()
         services = build_services(settings)
-        gateway = _server(create_app(settings, services=services), settings.host, settings.port)
+        gateway = _server(create_app(settings, services=services, run_workers=False), settings.host, settings.port)
         nlg = _server(
             create_nlg_app(services.catalogs, settings.keys.nlg_token, settings.default_language),  # type: ignore[union-attr]
             settings.nlg_host,

@@ -32,6 +32,7 @@ PUBLIC = "https://bot.example.org"
 TOKEN = "twilio-auth-token-for-tests"
 ACCOUNT = "AC" + "1" * 32
 NUMBER = "+33700000000"
+WHATSAPP_NUMBER = "+33700000001"
 PERSON = "+33612345678"
 
 
@@ -78,6 +79,7 @@ def settings(database_url: str, redis_clean: str, tmp_path, twilio: FakeTwilio):
             TWILIO_ACCOUNT_SID=ACCOUNT,
             TWILIO_AUTH_TOKEN=TOKEN,
             TWILIO_FROM=NUMBER,
+            TWILIO_WHATSAPP_FROM=WHATSAPP_NUMBER,
             TWILIO_API_BASE=twilio.url,
             OUTREACH_LANGUAGES="fr,en",
         )
@@ -120,7 +122,7 @@ async def workers(services, fake_rasa: FakeRasa, settings, **sender_options) -> 
         rasa_retry_for=0.2,
     )
     options = {"retry_idle_ms": 300, "sweep_after": 60, "backoff_base": 0.2, "sweep_interval": 0.1, **sender_options}
-    sender = Sender(services.store, services.redis, {"sms": channel}, **options)
+    sender = Sender(services.store, services.redis, {"sms": channel, "whatsapp": channel}, **options)
     tasks = [asyncio.create_task(router.run()), asyncio.create_task(sender.run())]
     try:
         yield channel
@@ -307,3 +309,29 @@ async def test_a_message_that_keeps_failing_becomes_a_dead_letter(gateway, setti
         ).all()
     engine.dispose()
     assert [tuple(r) for r in rows] == [("dead", 3, "http_503")]
+
+
+async def test_whatsapp_uses_the_same_webhook_and_answers_from_the_whatsapp_sender(
+    gateway, settings, twilio, fake_rasa
+) -> None:
+    client, services = gateway
+    params = inbound("SMw1", "hello", From=f"whatsapp:{PERSON}", To=f"whatsapp:{WHATSAPP_NUMBER}", ProfileName="Zora")
+    response = await post(client, "/webhooks/twilio", params, signed("/webhooks/twilio", params))
+    assert response.status_code == 200
+    async with workers(services, fake_rasa, settings):
+        await until(lambda: len(twilio.requests) == 1)
+    assert twilio.requests[0]["form"] == {
+        "To": f"whatsapp:{PERSON}",
+        "From": f"whatsapp:{WHATSAPP_NUMBER}",
+        "Body": "reply 0 to hello",
+        "StatusCallback": f"{PUBLIC}/webhooks/twilio/status",
+    }
+    store: Store = services.store
+    assert store.find_conversation("whatsapp", f"whatsapp:{PERSON}") is not None
+    assert store.find_conversation("sms", PERSON) is None  # her SMS and WhatsApp are two contacts
+    [sid] = twilio.sids
+    report = {"MessageSid": sid, "MessageStatus": "delivered"}
+    await post(client, "/webhooks/twilio/status", report, signed("/webhooks/twilio/status", report))
+    conversation = store.find_conversation("whatsapp", f"whatsapp:{PERSON}")
+    [reply] = [m for m in store.messages_after(conversation.id, 0) if m.author == "bot"]
+    assert store.outbound(reply.id).status == "delivered"

@@ -33,6 +33,7 @@ from bot.text import truncate
 log = logging.getLogger(__name__)
 
 NAME = "sms"
+WHATSAPP = "whatsapp"  # WhatsApp through Twilio: same webhook, addresses "whatsapp:+33..."
 MAX_BODY = 64 * 1024
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 STATUS_PATH = "/webhooks/twilio/status"
@@ -89,10 +90,11 @@ def twilio_routes(services: Any) -> list:
             media = int(_first(params, "NumMedia") or 0)
         except ValueError:
             media = 0
+        channel = WHATSAPP if sender.startswith("whatsapp:") else NAME
         if text:
-            await inbox.receive(services, NAME, sender, sid, text)
+            await inbox.receive(services, channel, sender, sid, text)
         if media > 0 or not text:
-            await inbox.receive(services, NAME, sender, f"{sid}:media", "", inbox.MEDIA)
+            await inbox.receive(services, channel, sender, f"{sid}:media", "", inbox.MEDIA)
         return Response(EMPTY_TWIML, media_type="text/xml")
 
     async def status(request: Request) -> Response:
@@ -104,6 +106,8 @@ def twilio_routes(services: Any) -> list:
         code = _first(params, "ErrorCode") or None
         if sid and new_status:
             contact_id = await store.run(store.delivery_update, NAME, sid, new_status, code)
+            if contact_id is None:
+                contact_id = await store.run(store.delivery_update, WHATSAPP, sid, new_status, code)
             if contact_id is not None and code == str(STOPPED_CODE):
                 await store.run(store.set_stopped, contact_id, True)
         return Response(status_code=204)
@@ -115,7 +119,7 @@ def twilio_routes(services: Any) -> list:
 
 
 class TwilioChannel:
-    """Outbound SMS with twilio's REST client."""
+    """Outbound SMS (and WhatsApp) with twilio's REST client."""
 
     name = NAME
 
@@ -132,6 +136,9 @@ class TwilioChannel:
             if settings.sender.startswith("MG")
             else {"from_": settings.sender}
         )
+        self._whatsapp_sender = (
+            {"from_": f"whatsapp:{settings.whatsapp_sender}"} if settings.whatsapp_sender else self._sender
+        )
         self._callback = public_url.rstrip("/") + STATUS_PATH
         self._store = store
 
@@ -146,8 +153,9 @@ class TwilioChannel:
         if address is None:
             raise SendError(SendErrorKind.PERMANENT, "no_address")
         try:
+            sender = self._whatsapp_sender if address.startswith("whatsapp:") else self._sender
             result = await self.client.messages.create_async(
-                to=address, body=message.text, status_callback=self._callback, **self._sender
+                to=address, body=message.text, status_callback=self._callback, **sender
             )
         except TwilioRestException as error:
             if error.code == STOPPED_CODE:
