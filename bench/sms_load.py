@@ -52,7 +52,7 @@ from bot.redis_server import free_port  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 ACCOUNT = "AC" + "b" * 32
-AUTH_TOKEN = "bench-auth-token"
+AUTH_TOKEN = "bench-auth-token"  # noqa: S105 (the fake Twilio account of the bench)
 NUMBER = "+33700000009"
 # Texts people send, in several languages; the calibration keeps those Rasa answers in one message.
 CANDIDATES = [
@@ -99,11 +99,13 @@ class FakeTwilioApi:
         return JSONResponse({"sid": f"SM{self._count:032d}", "status": "queued"}, status_code=201)
 
     async def start(self) -> None:
-        app = Starlette(routes=[Route("/2010-04-01/Accounts/{account}/Messages.json", self._messages, methods=["POST"])])
+        app = Starlette(
+            routes=[Route("/2010-04-01/Accounts/{account}/Messages.json", self._messages, methods=["POST"])]
+        )
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", ws="none", lifespan="off")
         self._server = uvicorn.Server(config)
         asyncio.get_running_loop().create_task(self._server.serve())
-        while not self._server.started:
+        while not self._server.started:  # noqa: ASYNC110 (uvicorn exposes a flag, not an event)
             await asyncio.sleep(0.02)
 
     async def stop(self) -> None:
@@ -166,7 +168,16 @@ class Stack:
             env["DATABASE_URL"] = database_url
         self.log = (data_dir / "run-output.log").open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run", "--rasa-port", str(self.rasa_port), "--action-port", str(self.action_port)],
+            [
+                sys.executable,
+                "-m",
+                "bot",
+                "run",
+                "--rasa-port",
+                str(self.rasa_port),
+                "--action-port",
+                str(self.action_port),
+            ],
             cwd=ROOT,
             env=env,
             stdout=self.log,
