@@ -142,6 +142,52 @@ def drop_database(name: Optional[str]) -> None:
     admin.dispose()
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def process_tree(pid: int) -> Dict[str, int]:
+    """Name -> pid of the run command and its children (Rasa, actions, workers, Redis)."""
+    found = {"gateway": pid}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if parent != pid:
+            continue
+        if "redis" in command:
+            found["redis"] = int(entry.name)
+        elif " worker" in command:
+            found["workers"] = int(entry.name)
+        elif " actions" in command:
+            found["actions"] = int(entry.name)
+        elif "--model" in command:
+            found["rasa"] = int(entry.name)
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def resident_mb(pid: int) -> float:
+    try:
+        for line in (Path("/proc") / str(pid) / "status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 class Stack:
     """``python -m bot run`` with the fake Twilio API."""
 
@@ -347,10 +393,18 @@ async def bench(args: argparse.Namespace) -> dict:
             # warm both paths (first requests load lazily)
             await run_raw(rasa, texts, 2, 2, "warm")
             await run_whole(stack, fake, texts, 2, 2, 999, args.reply_timeout)
+            processes = process_tree(stack.process.pid)
             rows = []
             for n, level in enumerate(levels):
+                before = {name: cpu_seconds(pid) for name, pid in processes.items()}
                 raw = await run_raw(rasa, texts, level, args.turns, f"raw-{level}-{uuid.uuid4().hex[:6]}")
+                middle = {name: cpu_seconds(pid) for name, pid in processes.items()}
                 whole = await run_whole(stack, fake, texts, level, args.turns, n, args.reply_timeout)
+                after = {name: cpu_seconds(pid) for name, pid in processes.items()}
+                raw["cpu_ms_per_message"] = {k: 1000 * (middle[k] - before[k]) / raw["messages"] for k in processes}
+                whole["cpu_ms_per_message"] = {
+                    k: 1000 * (after[k] - middle[k]) / max(whole["messages"], 1) for k in processes
+                }
                 rows.append({"concurrency": level, "raw": raw, "whole": whole})
                 print(
                     f"N={level}: raw p50 {raw['p50_ms']:.0f} ms, whole p50 {whole['p50_ms']:.0f} ms "
@@ -358,6 +412,7 @@ async def bench(args: argparse.Namespace) -> dict:
                     f"lost {whole['lost']}, doubled {whole['doubled']}",
                     flush=True,
                 )
+            memory = {name: resident_mb(pid) for name, pid in processes.items()}
         finally:
             stack.stop()
             await fake.stop()
@@ -370,6 +425,7 @@ async def bench(args: argparse.Namespace) -> dict:
         "texts": texts,
         "ready_s": ready_s,
         "rows": rows,
+        "resident_mb": memory,
     }
 
 
@@ -398,6 +454,24 @@ def report(result: dict) -> str:
             f"{whole['p95_ms'] / raw['p95_ms']:.2f}x | {whole['ack_p50_ms']:.1f} ms | "
             f"{whole['ack_p95_ms']:.1f} ms | {whole['lost']} | {whole['doubled']} |"
         )
+    names = list(result["rows"][0]["whole"]["cpu_ms_per_message"])
+    lines += [
+        "",
+        "## CPU time per message (ms, all cores), by process",
+        "",
+        "| N | path | " + " | ".join(names) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in names) + " |",
+    ]
+    for row in result["rows"]:
+        for path in ("raw", "whole"):
+            cpu = row[path]["cpu_ms_per_message"]
+            lines.append(f"| {row['concurrency']} | {path} | " + " | ".join(f"{cpu[k]:.1f}" for k in names) + " |")
+    lines += [
+        "",
+        "Resident memory at the end (MB): "
+        + ", ".join(f"{k} {v:.0f}" for k, v in result["resident_mb"].items())
+        + f" (total {sum(result['resident_mb'].values()):.0f}).",
+    ]
     worst_ack = max(r["whole"]["ack_p95_ms"] for r in result["rows"])
     worst_ratio = max(r["whole"]["p50_ms"] / r["raw"]["p50_ms"] for r in result["rows"])
     lost = sum(r["whole"]["lost"] for r in result["rows"])
