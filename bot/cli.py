@@ -11,6 +11,7 @@ worker     the router and sender workers only (production)
 nlg        the NLG endpoint only (production)
 i18n       extract | update | compile the translation catalogs
 telegram   set-webhook | delete-webhook | info: connect the Telegram bot
+associations import FILE | list: the directory of approved associations
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     i18n.add_argument("--reviewed-only", action="store_true", help="preview: as with drafts not served")
     telegram = sub.add_parser("telegram", help="register or remove the Telegram webhook")
     telegram.add_argument("action", choices=["set-webhook", "delete-webhook", "info"])
+    associations = sub.add_parser("associations", help="the directory of approved associations")
+    associations.add_argument("action", choices=["import", "list"])
+    associations.add_argument("file", nargs="?", help="import: a YAML file like examples/associations.example.yml")
+    associations.add_argument("--dry-run", action="store_true", help="import: check and show, change nothing")
     return parser
 
 
@@ -125,7 +130,52 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     if command == "telegram":
         return asyncio.run(_telegram(args.action, settings))
+    if command == "associations":
+        return _associations(args, settings)
     return 2
+
+
+def _associations(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from bot.db import make_engine, make_sessionmaker
+    from bot.handoff.directory import DirectoryError, load_directory
+    from bot.handoff.store import DirectoryStore
+    from bot.migrate import upgrade
+
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    store = DirectoryStore(make_sessionmaker(engine))
+    try:
+        if args.action == "list":
+            for association in store.load().associations:
+                mark = " [EXAMPLE DATA]" if association.example else ""
+                print(
+                    f"{association.slug}: {association.name}{mark} · agrément {association.approval_number} "
+                    f"until {association.approval_ends} · départements {','.join(sorted(association.departements))} "
+                    f"· languages {','.join(sorted(association.languages))}"
+                    + (f" · fallback {association.fallback}" if association.fallback else "")
+                )
+            return 0
+        if not args.file:
+            print("associations import needs a file", file=sys.stderr)
+            return 2
+        try:
+            directory = load_directory(Path(args.file))
+        except (DirectoryError, OSError) as error:
+            print(f"Not imported: {error}", file=sys.stderr)
+            return 1
+        if args.dry_run:
+            print(f"{len(directory.associations)} association(s) valid; nothing changed (--dry-run)")
+            return 0
+        added, changed, removed = store.replace(directory)
+        summary = {"added": added, "changed": changed, "removed": removed}
+        print(" · ".join(f"{what}: {', '.join(slugs) or '-'}" for what, slugs in summary.items()))
+        if any(a.example for a in directory.associations):
+            print("note: this file holds EXAMPLE DATA, not real associations")
+        return 0
+    finally:
+        engine.dispose()
 
 
 async def _telegram(action: str, settings: Settings) -> int:

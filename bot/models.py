@@ -1,4 +1,4 @@
-"""SQL tables: contacts, conversations and messages (inbox and outbox).
+"""SQL tables: contacts, conversations and messages (inbox and outbox); the associations.
 
 Nothing here holds a clear identifier or a clear message: a contact is found by the HMAC of its
 address, the address needed to answer and every body are AES-GCM ciphertexts with their key id.
@@ -18,6 +18,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import declarative_base
@@ -109,3 +110,15 @@ class Message(Base):  # type: ignore[misc,valid-type]
     error_code = Column(String(32), nullable=True)
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     processed_at = Column(DateTime(timezone=True), nullable=True)
+
+
+class AssociationRecord(Base):  # type: ignore[misc,valid-type]
+    """An approved association of the directory; ``record`` is its JSON form
+    (``bot.handoff.directory.Association.to_record``), validated before it is stored."""
+
+    __tablename__ = "associations"
+
+    id = Column(Id, primary_key=True, autoincrement=True)
+    slug = Column(String(48), nullable=False, unique=True)
+    record = Column(Text, nullable=False)
+    updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
