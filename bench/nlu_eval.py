@@ -30,6 +30,7 @@ from sklearn.metrics import accuracy_score, f1_score
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
+sys.path.insert(0, str(ROOT))  # the model's components (rasa_components) are imported by name
 
 
 def load_examples(path: Path) -> Dict[str, List[str]]:

@@ -44,7 +44,7 @@ async def receive(
 ) -> Received:
     """Store one inbound message (idempotent on ``provider_id``) and wake the router."""
     store = services.store
-    verdict = await services.flood.check(store.lookup_key(channel, address)[:32])
+    verdict = await services.flood.check(store.lookup_key(channel, address)[:32], once=f"{channel}:{provider_id}")
     if verdict is Verdict.DROP:
         log.info("flood: a message from one %s contact was dropped", channel)
         return Received(None, 0, verdict)

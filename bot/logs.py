@@ -9,11 +9,12 @@ import sys
 
 # twilio's HTTP clients log every request with its body and phone numbers at INFO; httpx logs
 # each URL (Telegram's carry the bot token); python-telegram-bot logs request bodies at DEBUG
-# and, at ERROR, a response it cannot parse: our own code logs what each failure was instead.
+# and, at ERROR or CRITICAL, a response it cannot parse: our own code logs what each failure
+# was instead.
 QUIET = {
     "alembic": logging.WARNING,
     "twilio": logging.WARNING,
-    "telegram": logging.CRITICAL,
+    "telegram": logging.CRITICAL + 1,  # it logs an unreadable batch of updates at CRITICAL
     "uvicorn.access": logging.WARNING,
     "httpx": logging.WARNING,
     "httpcore": logging.WARNING,

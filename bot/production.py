@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 
 import uvicorn
@@ -11,6 +12,8 @@ import uvicorn
 from bot.app import build_services, create_app, make_workers
 from bot.nlg import create_nlg_app
 from bot.settings import Settings, with_local_keys
+
+log = logging.getLogger(__name__)
 
 
 async def serve(part: str, settings: Settings) -> int:
@@ -40,7 +43,15 @@ async def serve(part: str, settings: Settings) -> int:
         loop.add_signal_handler(sig, stop.set)
     await loop.run_in_executor(None, services.chooser.warm_up)
     tasks = [asyncio.create_task(worker()) for worker in make_workers(services)]
-    await stop.wait()
+    stopping = asyncio.create_task(stop.wait())
+    done, _pending = await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    exit_code = 0
+    for task in done:
+        if task is not stopping:  # a worker ended by itself: exit, so that the process manager restarts us
+            problem = task.exception()
+            log.error("a worker stopped (%s); exiting", type(problem).__name__ if problem else "returned")
+            exit_code = 1
+    stopping.cancel()
     for task in tasks:
         task.cancel()
     with contextlib.suppress(Exception):
@@ -48,4 +59,4 @@ async def serve(part: str, settings: Settings) -> int:
     await services.rasa.close()
     await services.redis.close()
     services.close_sync()
-    return 0
+    return exit_code

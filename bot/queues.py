@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from typing import AsyncIterator, Dict, List, Optional, Set, Tuple
 
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,12 @@ STREAM_MAXLEN = 100_000
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end
 """
+_EXTEND = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end
+"""
+# A worker holds a conversation's lock for LOCK_TTL_MS and renews it while it works: a worker
+# that dies (killed, machine lost) frees the conversation within that time.
+LOCK_TTL_MS = 15_000
 
 
 class LockBusy(Exception):
@@ -67,12 +73,17 @@ async def claim_idle(
     return [(entry_id, fields) for entry_id, fields in entries if fields]
 
 
+def lock_key(conversation_id: int) -> str:
+    return f"{PREFIX}:lock:conversation:{conversation_id}"
+
+
 @asynccontextmanager
 async def conversation_lock(
-    redis: Redis, conversation_id: int, ttl_ms: int = 120_000, wait_s: float = 10.0
+    redis: Redis, conversation_id: int, ttl_ms: int = LOCK_TTL_MS, wait_s: float = 10.0
 ) -> AsyncIterator[None]:
-    """Hold the conversation for one worker; expires by itself if the worker dies."""
-    key = f"{PREFIX}:lock:conversation:{conversation_id}"
+    """Hold the conversation for one worker, renewed while held; expires by itself within
+    ``ttl_ms`` if the worker dies."""
+    key = lock_key(conversation_id)
     token = uuid.uuid4().hex
     deadline = asyncio.get_running_loop().time() + wait_s
     delay = 0.02
@@ -81,9 +92,20 @@ async def conversation_lock(
             raise LockBusy()
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.5)
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(ttl_ms / 3000)
+            with contextlib.suppress(RedisError):
+                await redis.eval(_EXTEND, 1, key, token, str(ttl_ms))
+
+    renewer = asyncio.create_task(renew())
     try:
         yield
     finally:
+        renewer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewer
         await redis.eval(_RELEASE, 1, key, token)
 
 

@@ -43,11 +43,19 @@ class FloodGuard:
         self.redis = redis
         self.limits = tuple(limits)
 
-    async def check(self, contact: object, now: Optional[float] = None) -> Verdict:
+    async def check(self, contact: object, once: Optional[str] = None, now: Optional[float] = None) -> Verdict:
+        """The verdict on one more message of ``contact``. ``once``: the delivery's provider id,
+        so that a provider's retry of the same message is not counted twice."""
         if not self.limits:
             return Verdict.ACCEPT
         moment = time.time() if now is None else now
         try:
+            if once is not None:
+                first = await self.redis.set(
+                    f"{PREFIX}:flood:seen:{once}", "1", nx=True, ex=self.limits[-1].seconds * 2
+                )
+                if not first:
+                    return Verdict.ACCEPT  # a redelivery: the store keeps it once anyway
             pipe = self.redis.pipeline(transaction=False)
             for limit in self.limits:
                 window = int(moment // limit.seconds)

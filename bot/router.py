@@ -28,9 +28,12 @@ from bot.language_menu import LanguageMenu
 from bot.notices import FLOOD_NOTICE, MEDIA_NOTICE
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.store import Inbound, Store
-from bot.text import to_rasa
+from bot.text import split_message, to_rasa
 
 NOTICES = {inbox.MEDIA: MEDIA_NOTICE, inbox.FLOOD: FLOOD_NOTICE}
+# The longest text one message may carry on a channel: longer answers are queued as several
+# outbox rows, each sent (and retried) on its own.
+MESSAGE_LIMITS = {"telegram": 4096}
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +190,9 @@ class Router:
             rasa_text = "/greet" if welcome else to_rasa(message.text)
             replies = await self._ask_rasa(conversation.public_id, rasa_text, language)
             texts = [str(reply["text"]) for reply in replies if reply.get("text")]
+        limit = MESSAGE_LIMITS.get(conversation.channel)
+        if limit is not None:
+            texts = [part for text in texts for part in split_message(text, limit)]
         outbound_ids = await self.store.run(self.store.complete_inbound, message.id, texts, language)
         for outbound_id in outbound_ids:
             await queues.notify_outbox(self.redis, outbound_id)

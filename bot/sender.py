@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 from bot import queues
 from bot.channels.base import Channel, SendError, SendErrorKind
 from bot.models import utcnow
-from bot.store import DEAD, FAILED, QUEUED, SENT, Store
+from bot.store import DEAD, FAILED, QUEUED, SENT, Outbound, Store
 
 log = logging.getLogger(__name__)
 
@@ -109,10 +109,22 @@ class Sender:
             await self.redis.xack(queues.OUTBOX, queues.SENDER_GROUP, entry_id)
 
     async def deliver(self, message_id: int) -> bool:
-        """Deliver one outbox row. True when the row is settled (sent or failed for good)."""
+        """Deliver one outbox row. True when the entry can be acknowledged: the row is settled
+        (sent or failed for good), will be retried later, or waits for an earlier reply of its
+        conversation (which notifies it once settled)."""
         message = await self.store.run(self.store.claim_outbound, message_id)
         if message is None:
-            return True  # already sent, failed, or being sent by another sender
+            return True  # already sent or failed, being sent by another sender, or not its turn
+        settled = await self._send(message)
+        if settled:  # the next reply of the conversation may go now
+            following = await self.store.run(self.store.next_queued, message.conversation_id)
+            if following is not None:
+                await queues.notify_outbox(self.redis, following)
+        return True
+
+    async def _send(self, message: Outbound) -> bool:
+        """Send a claimed row; True if it is settled (not waiting for a retry)."""
+        message_id = message.id
         conversation = await self.store.run(self.store.conversation, message.conversation_id)
         channel = self.channels.get(message.channel)
         if conversation is None or channel is None:
@@ -132,7 +144,7 @@ class Sender:
                     retry_at = utcnow() + timedelta(seconds=delay)
                     await self.store.run(self.store.mark_outbound, message_id, QUEUED, None, error.code, retry_at)
                     log.warning("send to %s failed (%s), retry in %.1f s", message.channel, error.code, delay)
-                    return True  # the sweeper notifies it again when due
+                    return False  # the sweeper notifies it again when due; later replies wait
                 await self.store.run(self.store.mark_outbound, message_id, DEAD, None, error.code)
                 log.warning(
                     "send to %s failed %d times (%s): dead letter", message.channel, message.attempts + 1, error.code

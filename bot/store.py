@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, List, Optional, Sequence, Tuple, TypeVar
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy import text as sql
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot.crypto import Vault, new_token
 from bot.models import Contact, Conversation, Message, utcnow
@@ -382,7 +382,10 @@ class Store:
 
     def claim_outbound(self, message_id: int) -> Optional[Outbound]:
         """Take a queued outbox row for sending (status ``sending``), so that two senders
-        notified twice never deliver it twice. None if it is not queued any more."""
+        notified twice never deliver it twice. None if it is not queued any more, or if an
+        earlier reply of the same conversation is still to be sent: replies go out in order
+        (:meth:`next_queued` names the one to notify when a row is settled)."""
+        earlier = aliased(Message)
         with self._sessions() as session:
             _after_the_answer(session)
             claimed = session.execute(
@@ -392,8 +395,15 @@ class Store:
                     Message.direction == OUT,
                     Message.status == QUEUED,
                     (Message.next_attempt_at.is_(None)) | (Message.next_attempt_at <= utcnow()),
+                    ~exists().where(
+                        earlier.conversation_id == Message.conversation_id,
+                        earlier.direction == OUT,
+                        earlier.id < Message.id,
+                        earlier.status.in_((QUEUED, SENDING)),
+                    ),
                 )
                 .values(status=SENDING, processed_at=utcnow())
+                .execution_options(synchronize_session=False)
             ).rowcount
             row = session.get(Message, message_id) if claimed else None
             outbound = (
@@ -410,6 +420,17 @@ class Store:
             )
             session.commit()
         return outbound
+
+    def next_queued(self, conversation_id: int) -> Optional[int]:
+        """The first reply of a conversation still waiting to be sent, if any."""
+        with self._sessions() as session:
+            found = session.execute(
+                select(Message.id)
+                .where(Message.conversation_id == conversation_id, Message.direction == OUT, Message.status == QUEUED)
+                .order_by(Message.id)
+                .limit(1)
+            ).scalar_one_or_none()
+        return int(found) if found is not None else None
 
     def mark_outbound(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from typing import List
 
 _KEPT_CONTROLS = {"\n", "\t"}
 _LEADING_SLASHES = re.compile(r"^[\s/]+")
@@ -42,6 +43,23 @@ def clean(text: str, max_length: int) -> str:
     if len(text) > max_length:
         raise TextError("too_long", f"The message is longer than {max_length} characters.")
     return text
+
+
+def split_message(text: str, limit: int) -> List[str]:
+    """``text`` in parts of at most ``limit`` characters, cut at line breaks when possible,
+    else at a space, else anywhere."""
+    parts: List[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit + 1)
+        if cut <= 0:
+            cut = rest.rfind(" ", 0, limit + 1)
+        if cut <= 0:
+            cut = limit
+        parts.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip("\n ")
+    parts.append(rest)
+    return [part for part in parts if part]
 
 
 def to_rasa(text: str) -> str:

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, select
 
+from bot import queues
 from bot.app import build_services, create_app
 from bot.channels.twilio_sms import TwilioChannel
 from bot.i18n import Catalogs
@@ -193,6 +194,9 @@ async def test_a_router_killed_mid_message_is_replaced_and_the_answer_goes_once(
             assert await send_sms(client, "SMk1", person(1), "bonjour") == 200
             await asyncio.wait_for(entered.wait(), timeout=10)
             doomed.cancel()  # killed mid-message, the stream entry not acknowledged
+        # a killed process runs no cleanup: its conversation lock stays until it expires
+        conversation = services.store.find_conversation("sms", person(1))
+        await services.redis.set(queues.lock_key(conversation.id), "dead-worker", px=queues.LOCK_TTL_MS)
         async with running(second.run):
             await until(lambda: len(twilio.requests) == 1, timeout=30)
             assert await send_sms(client, "SMk2", person(1), "encore") == 200

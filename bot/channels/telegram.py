@@ -9,14 +9,15 @@ nothing. Both feed :func:`handle_update`:
 * a private text message is stored once per update (``<bot id>:<update_id>``); ``/start`` is the
   welcome; her Telegram app language is the first guess of her language;
 * a photo, voice note, sticker, document, location... is not stored: she is told only text is
-  read;
-* edits, groups, channels, inline queries and anything else are acknowledged and ignored;
+  read (a caption is read as text);
+* edits, groups, channels, inline queries, service messages (a pinned message, a timer) and
+  anything else are acknowledged and ignored;
 * blocking the bot (``my_chat_member`` -> kicked) stops the contact; unblocking lifts it.
 
-Outbound: ``Bot.send_message``; replies over Telegram's 4096 characters are split at line
-breaks. Errors are classified for the sender: ``RetryAfter`` (429) is retried when Telegram
-says, network errors and 5xx with backoff, "blocked by the user" (403) stops the contact, a bad
-request is permanent.
+Outbound: ``Bot.send_message``, one outbox row per message (the router cuts answers over
+Telegram's 4096 characters into several rows, so a failed part is retried alone). Errors are
+classified for the sender: ``RetryAfter`` (429) is retried when Telegram says, network errors
+and 5xx with backoff, "blocked by the user" (403) stops the contact, a bad request is permanent.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import json
 import logging
 import warnings
 from datetime import timedelta
-from typing import Any, List, Optional
+from typing import Any, Optional
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -88,18 +89,25 @@ async def handle_update(services: Any, update: Any) -> str:
         return IGNORED
     address = str(message.chat.id)
     language = _language_of(user)
-    text = truncate(message.text or "", services.settings.max_text_length)
-    if message.text is None or not text:
-        received = await inbox.receive(services, NAME, address, provider_id, "", inbox.MEDIA, language)
-    elif text.split(maxsplit=1)[0].split("@")[0] == "/start":
-        received = await inbox.receive(services, NAME, address, provider_id, "", inbox.START, language)
-    else:
-        received = await inbox.receive(services, NAME, address, provider_id, text, inbox.TEXT, language)
-    if received.verdict.value != "accept":
+    words = message.text if message.text is not None else message.caption
+    text = truncate(words or "", services.settings.max_text_length)
+    attachment = message.effective_attachment
+    if not text and attachment is None:
+        return IGNORED  # a service message: a pinned message, a timer, a new chat photo...
+    outcomes = []
+    if text:
+        kind = inbox.START if text.split(maxsplit=1)[0].split("@")[0] == "/start" else inbox.TEXT
+        stored = await inbox.receive(
+            services, NAME, address, provider_id, "" if kind == inbox.START else text, kind, language
+        )
+        outcomes.append(stored)
+    if attachment is not None:
+        outcomes.append(await inbox.receive(services, NAME, address, f"{provider_id}:media", "", inbox.MEDIA, language))
+    if any(received.verdict.value != "accept" for received in outcomes):
         return "flood"
-    if not received.stored:
+    if not any(received.stored for received in outcomes):
         return "duplicate"
-    return "media" if message.text is None or not text else "stored"
+    return "stored" if text else "media"
 
 
 async def _membership(services: Any, member: Any) -> str:
@@ -152,22 +160,6 @@ def telegram_routes(services: Any) -> list:
     return [Route(PATH, webhook, methods=["POST"])]
 
 
-def split_message(text: str, limit: int = MAX_MESSAGE) -> List[str]:
-    """``text`` in parts of at most ``limit`` characters, cut at line breaks when possible."""
-    parts: List[str] = []
-    rest = text
-    while len(rest) > limit:
-        cut = rest.rfind("\n", 0, limit + 1)
-        if cut <= 0:
-            cut = rest.rfind(" ", 0, limit + 1)
-        if cut <= 0:
-            cut = limit
-        parts.append(rest[:cut].rstrip())
-        rest = rest[cut:].lstrip("\n ")
-    parts.append(rest)
-    return [part for part in parts if part]
-
-
 def _seconds(retry_after: Any) -> float:
     return retry_after.total_seconds() if isinstance(retry_after, timedelta) else float(retry_after)
 
@@ -182,7 +174,7 @@ class TelegramChannel:
         self._store = store
 
     async def close(self) -> None:
-        await self.bot.shutdown()
+        await self.bot.request.shutdown()  # the bot is never initialised: close its HTTP client
 
     async def send(self, message: Outbound, conversation: ConversationRef) -> Optional[str]:
         from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter
@@ -190,11 +182,10 @@ class TelegramChannel:
         address = await self._store.run(self._store.address_of, conversation.contact_id)
         if address is None:
             raise SendError(SendErrorKind.PERMANENT, "no_address")
-        reference = None
         try:
-            for part in split_message(message.text):
-                sent = await self.bot.send_message(chat_id=int(address), text=part)
-                reference = str(sent.message_id)
+            # the router keeps each row within MAX_MESSAGE; a longer one is cut, never refused
+            sent = await self.bot.send_message(chat_id=int(address), text=message.text[:MAX_MESSAGE])
+            reference = str(sent.message_id)
         except RetryAfter as error:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -213,22 +204,32 @@ class TelegramChannel:
 
 
 class TelegramPoller:
-    """Long polling for deployments without a public address (run one per bot)."""
+    """Long polling for deployments without a public address (run one per bot).
 
-    def __init__(self, services: Any, bot: Any = None, timeout: int = 25) -> None:
+    Updates are fetched raw, so that one update python-telegram-bot cannot read is skipped
+    (and logged by type) instead of stopping intake; the offset moves past an update only once
+    it is stored, or once it has failed ``max_failures`` times for a reason other than the
+    database or Redis being down."""
+
+    def __init__(self, services: Any, bot: Any = None, timeout: int = 25, max_failures: int = 5) -> None:
         self.services = services
         self.bot = bot or make_bot(services.settings.telegram)
         self.timeout = timeout
+        self.max_failures = max_failures
         self.offset: Optional[int] = None
+        # getUpdates is asked for raw on purpose (see the class docstring), not by mistake
+        warnings.filterwarnings("ignore", message="Please use 'Bot.get_updates'")
 
     async def run(self) -> None:
-        from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
+        from telegram.error import Conflict, InvalidToken, RetryAfter, TelegramError, TimedOut
 
         try:
             while True:
                 try:
-                    updates = await self.bot.get_updates(
-                        offset=self.offset, timeout=self.timeout, allowed_updates=ALLOWED_UPDATES
+                    raw = await self.bot.do_api_request(
+                        "get_updates",
+                        api_kwargs={"offset": self.offset, "timeout": self.timeout, "allowed_updates": ALLOWED_UPDATES},
+                        read_timeout=self.timeout + 15,
                     )
                 except TimedOut:
                     continue
@@ -246,28 +247,45 @@ class TelegramPoller:
                     log.error("telegram rejected the bot token: check TELEGRAM_BOT_TOKEN")
                     await asyncio.sleep(60)
                     continue
-                except NetworkError as error:
+                except TelegramError as error:  # network errors, 5xx, a response it could not read
                     log.warning("telegram polling failed (%s); retrying", type(error).__name__)
                     await asyncio.sleep(2)
                     continue
-                for update in updates:
-                    await self._store(update)
-                    self.offset = update.update_id + 1  # only once it is stored
+                for data in raw if isinstance(raw, list) else []:
+                    update_id = data.get("update_id") if isinstance(data, dict) else None
+                    if not isinstance(update_id, int):
+                        continue
+                    await self._store(data)
+                    self.offset = update_id + 1  # only once it is stored (or given up)
         finally:
-            await self.bot.shutdown()
+            await self.bot.request.shutdown()
 
-    async def _store(self, update: Any) -> None:
-        delay = 1.0
+    async def _store(self, data: dict) -> None:
+        from redis.exceptions import RedisError
+        from sqlalchemy.exc import SQLAlchemyError
+        from telegram import Update
+
+        try:
+            update = Update.de_json(data, None)
+        except Exception as error:  # a shape python-telegram-bot cannot read: skip it
+            log.warning("telegram: unreadable update skipped (%s)", type(error).__name__)
+            return
+        delay, failures = 1.0, 0
         while True:
             try:
                 await handle_update(self.services, update)
                 return
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # the database is down: keep the update, try again
+            except (SQLAlchemyError, RedisError, OSError) as error:  # storage down: keep the update
                 log.warning("telegram update not stored (%s); retrying", type(error).__name__)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+            except Exception as error:
+                failures += 1
+                log.error(
+                    "telegram update failed (%s), try %d of %d", type(error).__name__, failures, self.max_failures
+                )
+                if failures >= self.max_failures:
+                    return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
 
 async def set_webhook(settings: TelegramSettings, public_url: str) -> str:

@@ -38,6 +38,7 @@ MAX_BODY = 64 * 1024
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 STATUS_PATH = "/webhooks/twilio/status"
 STOPPED_CODE = 21610
+SEND_TIMEOUT = 20.0  # seconds
 DELIVERY_STATUS = {"sent": "sent", "delivered": "delivered", "undelivered": "failed", "failed": "failed"}
 
 
@@ -127,7 +128,7 @@ class TwilioChannel:
         from twilio.http.async_http_client import AsyncTwilioHttpClient
         from twilio.rest import Client
 
-        self._http = AsyncTwilioHttpClient(timeout=20)
+        self._http = AsyncTwilioHttpClient()
         self.client = Client(settings.account_sid, settings.auth_token, http_client=self._http)
         if settings.api_base:
             self.client.api.base_url = settings.api_base
@@ -136,9 +137,10 @@ class TwilioChannel:
             if settings.sender.startswith("MG")
             else {"from_": settings.sender}
         )
-        self._whatsapp_sender = (
-            {"from_": f"whatsapp:{settings.whatsapp_sender}"} if settings.whatsapp_sender else self._sender
-        )
+        # WhatsApp: its own sender if set; else the messaging service, or the SMS number as a
+        # WhatsApp sender (Twilio refuses a WhatsApp reply from a plain number)
+        whatsapp_number = settings.whatsapp_sender or (None if settings.sender.startswith("MG") else settings.sender)
+        self._whatsapp_sender = {"from_": f"whatsapp:{whatsapp_number}"} if whatsapp_number else self._sender
         self._callback = public_url.rstrip("/") + STATUS_PATH
         self._store = store
 
@@ -154,8 +156,12 @@ class TwilioChannel:
             raise SendError(SendErrorKind.PERMANENT, "no_address")
         try:
             sender = self._whatsapp_sender if address.startswith("whatsapp:") else self._sender
-            result = await self.client.messages.create_async(
-                to=address, body=message.text, status_callback=self._callback, **sender
+            # twilio's async client sets no time limit of its own
+            result = await asyncio.wait_for(
+                self.client.messages.create_async(
+                    to=address, body=message.text, status_callback=self._callback, **sender
+                ),
+                timeout=SEND_TIMEOUT,
             )
         except TwilioRestException as error:
             if error.code == STOPPED_CODE:

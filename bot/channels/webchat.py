@@ -97,7 +97,7 @@ def webchat_routes(services: Any) -> list:
             return error(422, "invalid_idempotency_key", "Idempotency-Key must be 1-64 letters, digits or -_.:")
         provider_id = f"{conversation.id}:{key or uuid.uuid4().hex}"
         kind = inbox.TEXT
-        verdict = await services.flood.check(conversation.contact_id)
+        verdict = await services.flood.check(conversation.contact_id, once=f"{NAME}:{provider_id}" if key else None)
         if verdict is Verdict.DROP:
             return error(429, "too_many_messages", "Too many messages: wait a few minutes.")
         if verdict is Verdict.NOTIFY:
