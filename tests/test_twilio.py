@@ -335,3 +335,37 @@ async def test_whatsapp_uses_the_same_webhook_and_answers_from_the_whatsapp_send
     conversation = store.find_conversation("whatsapp", f"whatsapp:{PERSON}")
     [reply] = [m for m in store.messages_after(conversation.id, 0) if m.author == "bot"]
     assert store.outbound(reply.id).status == "delivered"
+
+
+async def test_the_texts_of_one_answer_go_out_in_order_even_when_one_is_retried(
+    gateway, settings, twilio, fake_rasa
+) -> None:
+    client, services = gateway
+    fake_rasa.replies_per_message = 3
+    params = inbound("SMo1", "bonjour")
+    await post(client, "/webhooks/twilio", params, signed("/webhooks/twilio", params))
+    twilio.prepare(201, {"sid": "SM" + "0" * 31 + "9", "status": "queued"})  # the first one goes
+    twilio.prepare_error(503, 20503)  # the second fails once
+    async with workers(services, fake_rasa, settings):
+        await until(lambda: len(twilio.requests) == 4, timeout=30)
+        await asyncio.sleep(1.0)
+    assert [r["form"]["Body"] for r in twilio.requests] == [
+        "reply 0 to bonjour",
+        "reply 1 to bonjour",
+        "reply 1 to bonjour",
+        "reply 2 to bonjour",
+    ]
+
+
+async def test_whatsapp_replies_come_from_a_whatsapp_sender_without_a_dedicated_setting(settings) -> None:
+    from dataclasses import replace
+
+    plain = replace(settings.twilio, whatsapp_sender=None)
+    channel = TwilioChannel(plain, PUBLIC, None)  # type: ignore[arg-type]
+    service = TwilioChannel(replace(plain, sender="MG" + "0" * 32), PUBLIC, None)  # type: ignore[arg-type]
+    try:
+        assert channel._whatsapp_sender == {"from_": f"whatsapp:{NUMBER}"}
+        assert service._whatsapp_sender == {"messaging_service_sid": "MG" + "0" * 32}
+    finally:
+        await channel.close()
+        await service.close()
