@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -122,3 +123,31 @@ class AssociationRecord(Base):  # type: ignore[misc,valid-type]
     slug = Column(String(48), nullable=False, unique=True)
     record = Column(Text, nullable=False)
     updated_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class Handoff(Base):  # type: ignore[misc,valid-type]
+    """A request for a person of an approved association, and what became of it.
+
+    ``state``: ``requested`` (waiting in the association's queue) -> ``claimed`` (a staff member
+    holds the conversation; the bot says nothing) -> ``released`` (back to the bot) or
+    ``closed`` (with an outcome); ``cancelled`` if she withdrew the request. At most one is open
+    (requested or claimed) per conversation."""
+
+    __tablename__ = "handoffs"
+    __table_args__ = (Index("ix_handoffs_association_state", "association", "state"),)
+
+    id = Column(Id, primary_key=True, autoincrement=True)
+    conversation_id = Column(Id, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False, index=True)
+    association = Column(String(48), nullable=False)
+    state = Column(String(16), nullable=False)
+    departement = Column(String(3), nullable=True)
+    language = Column(String(8), nullable=False)
+    urgent = Column(Boolean, nullable=False, default=False)
+    minor = Column(Boolean, nullable=False, default=False)
+    claimed_by = Column(String(64), nullable=True)
+    outcome = Column(String(32), nullable=True)
+    alerts = Column(Integer, nullable=False, default=0)
+    requested_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    claimed_at = Column(DateTime(timezone=True), nullable=True)
+    ended_at = Column(DateTime(timezone=True), nullable=True)
+    last_alert_at = Column(DateTime(timezone=True), nullable=True)

@@ -34,6 +34,7 @@ NOTICES = {inbox.MEDIA: MEDIA_NOTICE, inbox.FLOOD: FLOOD_NOTICE}
 # The longest text one message may carry on a channel: longer answers are queued as several
 # outbox rows, each sent (and retried) on its own.
 MESSAGE_LIMITS = {"telegram": 4096}
+HUMAN_HOLDS = "claimed"  # conversation state while a staff member holds it (bot/handoff/states.py)
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +183,11 @@ class Router:
             language = await self.store.run(self.chooser.choose, message.text, conversation.language)
         if language != conversation.language:
             await self.store.run(self.store.set_language, conversation.contact_id, language)
+        if conversation.state == HUMAN_HOLDS:
+            # a staff member holds the conversation: the bot says nothing, the console shows it
+            await self.store.run(self.store.complete_inbound, message.id, [], language)
+            await queues.publish_conversation(self.redis, message.conversation_id)
+            return
         if menu_text is not None:
             texts = [menu_text]
         else:

@@ -76,6 +76,10 @@ class Store:
         self._vault = vault
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="db")
 
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        return self._sessions
+
     async def run(self, func: Callable[..., T], *args: Any) -> T:
         """Run a storage function in the store's threads, off the event loop."""
         loop = asyncio.get_running_loop()

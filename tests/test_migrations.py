@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, inspect
 from bot.migrate import downgrade, upgrade
 from bot.models import Base
 
-TABLES = {"alembic_version", "contacts", "conversations", "messages", "associations"}
+TABLES = {"alembic_version", "contacts", "conversations", "messages", "associations", "handoffs"}
 
 
 def _check(url: str) -> None:

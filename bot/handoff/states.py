@@ -1,0 +1,257 @@
+"""The life of a request for a person, kept in SQL with guarded transitions.
+
+bot -> requested -> claimed -> released (back to the bot) | closed (with an outcome), and
+requested -> cancelled when she withdraws it. Each transition is one conditional UPDATE: two
+staff members claiming the same request at once cannot both win, and an action on a request
+that moved on changes nothing (the caller gets False). The conversation's own ``state``
+follows (``bot``, ``requested``, ``claimed``): the router reads it to stay silent while a human
+holds the conversation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import List, Optional
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.crypto import Vault
+from bot.models import Contact, Conversation, Handoff, Message, utcnow
+from bot.store import BODY, OUT, QUEUED
+
+REQUESTED = "requested"
+CLAIMED = "claimed"
+RELEASED = "released"
+CLOSED = "closed"
+CANCELLED = "cancelled"
+OPEN = (REQUESTED, CLAIMED)
+OUTCOMES = ("answered", "oriented", "accompanied", "no_reply", "not_relevant", "other")
+
+
+@dataclass(frozen=True)
+class HandoffRef:
+    id: int
+    conversation_id: int
+    association: str
+    state: str
+    language: str
+    departement: Optional[str]
+    urgent: bool
+    minor: bool
+    claimed_by: Optional[str]
+    requested_at: datetime
+
+
+def _ref(row: Handoff) -> HandoffRef:
+    return HandoffRef(
+        id=int(row.id),
+        conversation_id=int(row.conversation_id),
+        association=row.association,
+        state=row.state,
+        language=row.language,
+        departement=row.departement,
+        urgent=bool(row.urgent),
+        minor=bool(row.minor),
+        claimed_by=row.claimed_by,
+        requested_at=row.requested_at,
+    )
+
+
+class HandoffStore:
+    def __init__(self, sessions: sessionmaker[Session], vault: Vault) -> None:
+        self._sessions = sessions
+        self._vault = vault
+
+    def _set_conversation(self, session: Session, conversation_id: int, state: str) -> None:
+        session.execute(update(Conversation).where(Conversation.id == conversation_id).values(state=state))
+
+    def open_for(self, conversation_id: int) -> Optional[HandoffRef]:
+        with self._sessions() as session:
+            row = session.execute(
+                select(Handoff).where(Handoff.conversation_id == conversation_id, Handoff.state.in_(OPEN))
+            ).scalar_one_or_none()
+            return _ref(row) if row else None
+
+    def request(
+        self,
+        conversation_id: int,
+        association: str,
+        language: str,
+        departement: Optional[str] = None,
+        urgent: bool = False,
+        minor: bool = False,
+    ) -> HandoffRef:
+        """Open a request, or return the one already open (flags only ever added)."""
+        with self._sessions() as session:
+            # lock the conversation: two messages asking for a person open one request
+            session.execute(
+                update(Conversation).where(Conversation.id == conversation_id).values(state=Conversation.state)
+            )
+            row = session.execute(
+                select(Handoff).where(Handoff.conversation_id == conversation_id, Handoff.state.in_(OPEN))
+            ).scalar_one_or_none()
+            if row is not None:
+                row.urgent = bool(row.urgent) or urgent
+                row.minor = bool(row.minor) or minor
+                session.commit()
+                return _ref(row)
+            row = Handoff(
+                conversation_id=conversation_id,
+                association=association,
+                state=REQUESTED,
+                departement=departement,
+                language=language,
+                urgent=urgent,
+                minor=minor,
+                alerts=0,
+                requested_at=utcnow(),
+            )
+            session.add(row)
+            self._set_conversation(session, conversation_id, REQUESTED)
+            try:
+                session.commit()
+            except IntegrityError:  # pragma: no cover - the conversation vanished (erased)
+                session.rollback()
+                raise
+            return _ref(row)
+
+    def _move(
+        self,
+        handoff_id: int,
+        from_states: tuple,
+        to_state: str,
+        conversation_state: str,
+        association: Optional[str] = None,
+        staff: Optional[str] = None,
+        **values: object,
+    ) -> bool:
+        with self._sessions() as session:
+            conditions = [Handoff.id == handoff_id, Handoff.state.in_(from_states)]
+            if association is not None:
+                conditions.append(Handoff.association == association)
+            if staff is not None and to_state != CLAIMED:
+                conditions.append(Handoff.claimed_by == staff)
+            moved = session.execute(
+                update(Handoff)
+                .where(*conditions)
+                .values(state=to_state, **values)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if not moved:
+                session.rollback()
+                return False
+            conversation_id = session.execute(
+                select(Handoff.conversation_id).where(Handoff.id == handoff_id)
+            ).scalar_one()
+            self._set_conversation(session, int(conversation_id), conversation_state)
+            session.commit()
+            return True
+
+    def claim(self, handoff_id: int, staff: str, association: str) -> bool:
+        """A staff member of ``association`` takes the request; False if someone was faster."""
+        return self._move(
+            handoff_id, (REQUESTED,), CLAIMED, CLAIMED, association, staff, claimed_by=staff, claimed_at=utcnow()
+        )
+
+    def release(self, handoff_id: int, staff: str, association: str) -> bool:
+        """Give the conversation back to the bot."""
+        return self._move(handoff_id, (CLAIMED,), RELEASED, "bot", association, staff, ended_at=utcnow())
+
+    def close(self, handoff_id: int, staff: str, association: str, outcome: str) -> bool:
+        if outcome not in OUTCOMES:
+            raise ValueError("unknown outcome")
+        return self._move(
+            handoff_id, (CLAIMED,), CLOSED, "bot", association, staff, outcome=outcome, ended_at=utcnow()
+        )
+
+    def cancel(self, conversation_id: int) -> bool:
+        """She withdraws a request nobody has taken yet."""
+        with self._sessions() as session:
+            moved = session.execute(
+                update(Handoff)
+                .where(Handoff.conversation_id == conversation_id, Handoff.state == REQUESTED)
+                .values(state=CANCELLED, ended_at=utcnow())
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if moved:
+                self._set_conversation(session, conversation_id, "bot")
+            session.commit()
+            return bool(moved)
+
+    def queue(self, association: str) -> List[HandoffRef]:
+        """Open requests of an association: urgent first, then the longest waiting."""
+        with self._sessions() as session:
+            rows = (
+                session.execute(
+                    select(Handoff)
+                    .where(Handoff.association == association, Handoff.state.in_(OPEN))
+                    .order_by(Handoff.urgent.desc(), Handoff.requested_at)
+                )
+                .scalars()
+                .all()
+            )
+            return [_ref(row) for row in rows]
+
+    def due_for_alert(self, unclaimed_for: timedelta, every: timedelta) -> List[HandoffRef]:
+        """Requests nobody claimed for ``unclaimed_for``, not alerted again for ``every``;
+        each is counted as alerted."""
+        now = utcnow()
+        with self._sessions() as session:
+            rows = (
+                session.execute(
+                    select(Handoff)
+                    .where(
+                        Handoff.state == REQUESTED,
+                        Handoff.requested_at <= now - unclaimed_for,
+                        (Handoff.last_alert_at.is_(None)) | (Handoff.last_alert_at <= now - every),
+                    )
+                    .with_for_update(skip_locked=True)
+                )
+                .scalars()
+                .all()
+            )
+            for row in rows:
+                row.alerts = int(row.alerts or 0) + 1
+                row.last_alert_at = now
+            session.commit()
+            return [_ref(row) for row in rows]
+
+    def staff_reply(self, handoff_id: int, staff: str, association: str, text: str) -> Optional[int]:
+        """Queue a staff member's reply in the outbox of the conversation she holds; None if
+        she does not hold it."""
+        body, key_id = self._vault.seal(text, BODY)
+        with self._sessions() as session:
+            row = session.execute(
+                select(Handoff).where(
+                    Handoff.id == handoff_id,
+                    Handoff.state == CLAIMED,
+                    Handoff.claimed_by == staff,
+                    Handoff.association == association,
+                )
+            ).scalar_one_or_none()
+            if row is None:
+                return None
+            channel = session.execute(
+                select(Contact.channel)
+                .join(Conversation, Conversation.contact_id == Contact.id)
+                .where(Conversation.id == row.conversation_id)
+            ).scalar_one_or_none()
+            if channel is None:
+                return None
+            message = Message(
+                conversation_id=row.conversation_id,
+                direction=OUT,
+                author="staff",
+                channel=channel,
+                body_enc=body,
+                key_id=key_id,
+                language=row.language,
+                status=QUEUED,
+            )
+            session.add(message)
+            session.flush()
+            session.commit()
+            return int(message.id)
