@@ -166,7 +166,7 @@ async def test_rasa_stopped_messages_wait_and_are_answered_once(gateway, setting
     async with running(make_router(services, fake_rasa.transport, "router-1").run, make_sender(services, settings).run):
         for n in range(4):
             assert await send_sms(client, f"SMd{n}", person(n), f"question {n}") == 200
-        await asyncio.sleep(5.0)  # Rasa is down: nothing goes out, nothing is lost
+        await asyncio.sleep(30.0)  # Rasa is down for 30 s: nothing goes out, nothing is lost
         assert twilio.requests == []
         assert stored_rows(settings.database_url) == {"in:received": 4}
         fake_rasa.down = False
