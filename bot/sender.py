@@ -115,24 +115,24 @@ class Sender:
         message = await self.store.run(self.store.claim_outbound, message_id)
         if message is None:
             return True  # already sent or failed, being sent by another sender, or not its turn
-        settled = await self._send(message)
-        if settled:  # the next reply of the conversation may go now
-            following = await self.store.run(self.store.next_queued, message.conversation_id)
-            if following is not None:
-                await queues.notify_outbox(self.redis, following)
+        following = await self._send(message)
+        if following is not None:  # the next reply of the conversation may go now
+            await queues.notify_outbox(self.redis, following)
         return True
 
-    async def _send(self, message: Outbound) -> bool:
-        """Send a claimed row; True if it is settled (not waiting for a retry)."""
+    async def _mark(self, message_id: int, status: str, reference: Optional[str], code: Optional[str]) -> Optional[int]:
+        return await self.store.run(self.store.mark_outbound, message_id, status, reference, code)
+
+    async def _send(self, message: Outbound) -> Optional[int]:
+        """Send a claimed row and record the outcome; returns the next reply of the
+        conversation to notify, if this one is settled."""
         message_id = message.id
-        conversation = await self.store.run(self.store.conversation, message.conversation_id)
+        conversation = message.conversation
         channel = self.channels.get(message.channel)
         if conversation is None or channel is None:
-            await self.store.run(self.store.mark_outbound, message_id, FAILED, None, "no_channel")
-            return True
+            return await self._mark(message_id, FAILED, None, "no_channel")
         if conversation.stopped:  # she opted out: nothing is sent until she writes again
-            await self.store.run(self.store.mark_outbound, message_id, FAILED, None, "stopped")
-            return True
+            return await self._mark(message_id, FAILED, None, "stopped")
         try:
             reference = await channel.send(message, conversation)
         except SendError as error:
@@ -144,18 +144,16 @@ class Sender:
                     retry_at = utcnow() + timedelta(seconds=delay)
                     await self.store.run(self.store.mark_outbound, message_id, QUEUED, None, error.code, retry_at)
                     log.warning("send to %s failed (%s), retry in %.1f s", message.channel, error.code, delay)
-                    return False  # the sweeper notifies it again when due; later replies wait
-                await self.store.run(self.store.mark_outbound, message_id, DEAD, None, error.code)
+                    return None  # the sweeper notifies it again when due; later replies wait
                 log.warning(
                     "send to %s failed %d times (%s): dead letter", message.channel, message.attempts + 1, error.code
                 )
-                return True
-            await self.store.run(self.store.mark_outbound, message_id, FAILED, None, error.code)
+                return await self._mark(message_id, DEAD, None, error.code)
             log.warning("send to %s failed for good (%s)", message.channel, error.code)
-            return True
-        await self.store.run(self.store.mark_outbound, message_id, SENT, reference, None)
+            return await self._mark(message_id, FAILED, None, error.code)
+        following = await self._mark(message_id, SENT, reference, None)
         await queues.publish_conversation(self.redis, message.conversation_id)
-        return True
+        return following
 
     def backoff(self, attempts: int, retry_after: Optional[float] = None) -> float:
         """Seconds before the next try: what the provider asked for, else exponential with jitter."""

@@ -58,6 +58,9 @@ class Outbound:
     text: str
     status: str
     attempts: int
+    # filled by claim_outbound, read in the claiming transaction: what the sender needs
+    conversation: Optional[ConversationRef] = None
+    address: Optional[str] = None  # decrypted only for sending
 
 
 @dataclass(frozen=True)
@@ -388,7 +391,8 @@ class Store:
         """Take a queued outbox row for sending (status ``sending``), so that two senders
         notified twice never deliver it twice. None if it is not queued any more, or if an
         earlier reply of the same conversation is still to be sent: replies go out in order
-        (:meth:`next_queued` names the one to notify when a row is settled)."""
+        (:meth:`mark_outbound` names the one to notify when a row is settled). The row comes
+        with its conversation and, for channels that need it, the decrypted address."""
         earlier = aliased(Message)
         with self._sessions() as session:
             _after_the_answer(session)
@@ -409,32 +413,32 @@ class Store:
                 .values(status=SENDING, processed_at=utcnow())
                 .execution_options(synchronize_session=False)
             ).rowcount
-            row = session.get(Message, message_id) if claimed else None
-            outbound = (
-                Outbound(
-                    id=int(row.id),
-                    conversation_id=int(row.conversation_id),
-                    channel=row.channel,
-                    text=self._vault.open(row.body_enc, row.key_id, BODY),
-                    status=row.status,
-                    attempts=row.attempts,
-                )
-                if row is not None
-                else None
-            )
+            outbound = None
+            if claimed:
+                found = session.execute(
+                    select(Message, Conversation, Contact)
+                    .join(Conversation, Message.conversation_id == Conversation.id)
+                    .join(Contact, Conversation.contact_id == Contact.id)
+                    .where(Message.id == message_id)
+                ).first()
+                if found is not None:
+                    row, conversation, contact = found
+                    outbound = Outbound(
+                        id=int(row.id),
+                        conversation_id=int(row.conversation_id),
+                        channel=row.channel,
+                        text=self._vault.open(row.body_enc, row.key_id, BODY),
+                        status=row.status,
+                        attempts=row.attempts,
+                        conversation=_ref(conversation, contact),
+                        address=(
+                            self._vault.open(contact.address_enc, contact.address_key_id, ADDRESS)
+                            if contact.address_enc is not None
+                            else None
+                        ),
+                    )
             session.commit()
         return outbound
-
-    def next_queued(self, conversation_id: int) -> Optional[int]:
-        """The first reply of a conversation still waiting to be sent, if any."""
-        with self._sessions() as session:
-            found = session.execute(
-                select(Message.id)
-                .where(Message.conversation_id == conversation_id, Message.direction == OUT, Message.status == QUEUED)
-                .order_by(Message.id)
-                .limit(1)
-            ).scalar_one_or_none()
-        return int(found) if found is not None else None
 
     def mark_outbound(
         self,
@@ -443,7 +447,9 @@ class Store:
         provider_ref: Optional[str] = None,
         error_code: Optional[str] = None,
         retry_at: Optional[datetime] = None,
-    ) -> None:
+    ) -> Optional[int]:
+        """Record what became of a send. For a settled row (not waiting for a retry), returns
+        the next reply of its conversation still to be sent, if any, so the caller notifies it."""
         with self._sessions() as session:
             _after_the_answer(session)
             values: dict = {
@@ -457,7 +463,21 @@ class Store:
             if error_code is not None:
                 values["error_code"] = error_code
             session.execute(update(Message).where(Message.id == message_id).values(**values))
+            following = None
+            if status != QUEUED:
+                following = session.execute(
+                    select(Message.id)
+                    .where(
+                        Message.conversation_id
+                        == select(Message.conversation_id).where(Message.id == message_id).scalar_subquery(),
+                        Message.direction == OUT,
+                        Message.status == QUEUED,
+                    )
+                    .order_by(Message.id)
+                    .limit(1)
+                ).scalar_one_or_none()
             session.commit()
+            return int(following) if following is not None else None
 
     def stale_outbound(
         self, older_than: timedelta, sending_for: timedelta = timedelta(minutes=5), limit: int = 500

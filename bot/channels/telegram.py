@@ -179,7 +179,7 @@ class TelegramChannel:
     async def send(self, message: Outbound, conversation: ConversationRef) -> Optional[str]:
         from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter
 
-        address = await self._store.run(self._store.address_of, conversation.contact_id)
+        address = message.address or await self._store.run(self._store.address_of, conversation.contact_id)
         if address is None:
             raise SendError(SendErrorKind.PERMANENT, "no_address")
         try:

@@ -151,7 +151,7 @@ class TwilioChannel:
         import aiohttp
         from twilio.base.exceptions import TwilioRestException
 
-        address = await self._store.run(self._store.address_of, conversation.contact_id)
+        address = message.address or await self._store.run(self._store.address_of, conversation.contact_id)
         if address is None:
             raise SendError(SendErrorKind.PERMANENT, "no_address")
         try:

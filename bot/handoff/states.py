@@ -163,9 +163,7 @@ class HandoffStore:
     def close(self, handoff_id: int, staff: str, association: str, outcome: str) -> bool:
         if outcome not in OUTCOMES:
             raise ValueError("unknown outcome")
-        return self._move(
-            handoff_id, (CLAIMED,), CLOSED, "bot", association, staff, outcome=outcome, ended_at=utcnow()
-        )
+        return self._move(handoff_id, (CLAIMED,), CLOSED, "bot", association, staff, outcome=outcome, ended_at=utcnow())
 
     def cancel(self, conversation_id: int) -> bool:
         """She withdraws a request nobody has taken yet."""
