@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, List, Optional, Sequence, Tuple, TypeVar
 
@@ -159,31 +159,17 @@ class Store:
                 if existing is not None:  # a provider's retry: acknowledged, not stored again
                     session.commit()
                     return _ref(conversation, contact), int(existing), False
-                now = utcnow()
-                _touch(session, int(conversation.id), now)
-                message = Message(
-                    conversation_id=conversation.id,
-                    direction=IN,
-                    author="user",
-                    channel=channel,
-                    provider_id=provider_id,
-                    body_enc=body,
-                    key_id=key_id,
-                    kind=kind,
-                    status=RECEIVED,
-                    created_at=now,
-                )
-                session.add(message)
-                contact.last_seen_at = now
-                contact.stopped_at = None  # a new message from her lifts an opt-out
                 try:
-                    session.flush()
+                    message_id = _add_inbound(
+                        session, int(conversation.id), int(contact.id), channel, provider_id, body, key_id, kind
+                    )
                 except IntegrityError:  # the same delivery, stored concurrently
                     session.rollback()
                     continue
-                reference = _ref(conversation, contact)
+                # the opt-out was lifted by _add_inbound's statement, not on this object
+                reference = replace(_ref(conversation, contact), stopped=False)
                 session.commit()
-                return reference, int(message.id), True
+                return reference, message_id, True
         raise RuntimeError("could not store the message")
 
     def _open_conversation_of(self, session: Session, contact: Contact) -> Conversation:
@@ -268,26 +254,18 @@ class Store:
         """Store an inbound message once. Returns (message id, created); a duplicate delivery
         of the same provider id returns the first row's id and ``False``."""
         body, key_id = self._vault.seal(text, BODY)
-        now = utcnow()
         with self._sessions() as session:
-            # Lock the conversation row first: messages of one conversation get their ids in
-            # the order they commit, so a poll "after id N" never skips a later commit.
-            _touch(session, conversation.id, now)
-            message = Message(
-                conversation_id=conversation.id,
-                direction=IN,
-                author="user",
-                channel=conversation.channel,
-                provider_id=provider_id,
-                body_enc=body,
-                key_id=key_id,
-                kind=kind,
-                status=RECEIVED,
-                created_at=now,
-            )
-            session.add(message)
             try:
-                session.flush()
+                message_id = _add_inbound(
+                    session,
+                    conversation.id,
+                    conversation.contact_id,
+                    conversation.channel,
+                    provider_id,
+                    body,
+                    key_id,
+                    kind,
+                )
             except IntegrityError:
                 session.rollback()
                 existing = session.execute(
@@ -296,12 +274,8 @@ class Store:
                     )
                 ).scalar_one()
                 return int(existing), False
-            # a new message from the person lifts an opt-out: she wants answers again
-            session.execute(
-                update(Contact).where(Contact.id == conversation.contact_id).values(last_seen_at=now, stopped_at=None)
-            )
             session.commit()
-            return int(message.id), True
+            return message_id, True
 
     def pending_inbound(self, conversation_id: int, limit: int = 50) -> List[Inbound]:
         """Inbound messages of a conversation not yet answered, oldest first."""
@@ -559,6 +533,41 @@ def _after_the_answer(session: Session) -> None:
 def _aware(moment: datetime) -> datetime:
     """SQLite returns naive datetimes; every time we store is UTC."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
+
+
+def _add_inbound(
+    session: Session,
+    conversation_id: int,
+    contact_id: int,
+    channel: str,
+    provider_id: str,
+    body: bytes,
+    key_id: str,
+    kind: str,
+) -> int:
+    """Write one inbound message (raises IntegrityError for a provider id already stored)
+    and mark the contact seen; returns the message id. The caller commits."""
+    now = utcnow()
+    # Lock the conversation row first: messages of one conversation get their ids in the
+    # order they commit, so a poll "after id N" never skips a later commit.
+    _touch(session, conversation_id, now)
+    message = Message(
+        conversation_id=conversation_id,
+        direction=IN,
+        author="user",
+        channel=channel,
+        provider_id=provider_id,
+        body_enc=body,
+        key_id=key_id,
+        kind=kind,
+        status=RECEIVED,
+        created_at=now,
+    )
+    session.add(message)
+    session.flush()
+    # a new message from the person lifts an opt-out: she wants answers again
+    session.execute(update(Contact).where(Contact.id == contact_id).values(last_seen_at=now, stopped_at=None))
+    return int(message.id)
 
 
 def _touch(session: Session, conversation_id: int, now: datetime) -> None:
