@@ -36,10 +36,6 @@ log = logging.getLogger(__name__)
 CHILD_NICENESS = 5
 
 
-def _lower_priority() -> None:
-    os.nice(CHILD_NICENESS)
-
-
 class Child:
     def __init__(self, name: str, command: List[str], log_path: Path, env: Optional[dict] = None) -> None:
         self.name = name
@@ -52,13 +48,14 @@ class Child:
     def start(self) -> None:
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            self.command,
+            # `nice` then exec: no Python code runs between fork and exec (unlike preexec_fn,
+            # which is unsafe once the parent has threads)
+            ["nice", "-n", str(CHILD_NICENESS), *self.command],
             cwd=PROJECT_ROOT,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=self.env,
             start_new_session=True,
-            preexec_fn=_lower_priority,
         )
 
     def alive(self) -> bool:
