@@ -12,10 +12,11 @@ import base64
 import os
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import AsyncIterator, Iterator
 
 import pytest
 import redis as redis_sync
+from redis.asyncio import Redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -25,6 +26,8 @@ from bot.migrate import upgrade
 from bot.redis_server import PrivateRedis
 from bot.settings import Keys
 from bot.store import Store
+from tests.fake_twilio import FakeTwilio
+from tests.fakes import FakeRasa
 
 TEST_KEYS = Keys(
     lookup_key=b"L" * 32,
@@ -127,3 +130,31 @@ def store(database_url: str, vault: Vault) -> Iterator[Store]:
     yield store
     store.close()
     engine.dispose()
+
+
+@pytest.fixture
+async def redis(redis_clean: str) -> AsyncIterator[Redis]:
+    """An asyncio client of the (flushed) test Redis database."""
+    client = Redis.from_url(redis_clean, decode_responses=True)
+    yield client
+    await client.close()
+
+
+@pytest.fixture(scope="session")
+def fake_twilio() -> Iterator[FakeTwilio]:
+    fake = FakeTwilio().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def twilio(fake_twilio: FakeTwilio) -> FakeTwilio:
+    fake_twilio.requests.clear()
+    fake_twilio.prepared.clear()
+    fake_twilio.sids.clear()
+    return fake_twilio
+
+
+@pytest.fixture
+def fake_rasa() -> FakeRasa:
+    return FakeRasa()

@@ -10,35 +10,32 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import threading
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 from urllib.parse import parse_qsl
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bot.redis_server import free_port
+from tests.fake_server import LoopbackServer
 
 BOT_ID = 123456789
 TOKEN = f"{BOT_ID}:AAFakeTokenForTestsOnly_abcdefghijklmno"
 
 
-class FakeTelegram:
+class FakeTelegram(LoopbackServer):
+    name = "fake Telegram"
+
     def __init__(self, token: str = TOKEN) -> None:
+        super().__init__()
         self.token = token
         self.calls: List[Dict[str, Any]] = []
         self.prepared: Dict[str, List[Tuple[int, Dict[str, Any]]]] = {}
         self.updates: List[Dict[str, Any]] = []
         self.webhook: Dict[str, Any] = {}
         self._ids = itertools.count(1000)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._server: Optional[uvicorn.Server] = None
-        self._thread: Optional[threading.Thread] = None
 
     def reset(self) -> None:
         self.calls.clear()
@@ -97,21 +94,5 @@ class FakeTelegram:
             return {"url": self.webhook.get("url", ""), "has_custom_certificate": False, "pending_update_count": 0}
         return True
 
-    def start(self) -> FakeTelegram:
-        app = Starlette(routes=[Route("/bot{token}/{method}", self._method, methods=["POST", "GET"])])
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", ws="none")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("fake Telegram did not start")
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+    def app(self) -> Starlette:
+        return Starlette(routes=[Route("/bot{token}/{method}", self._method, methods=["POST", "GET"])])

@@ -8,30 +8,26 @@ from __future__ import annotations
 
 import base64
 import itertools
-import threading
-import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Tuple
 from urllib.parse import parse_qs
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bot.redis_server import free_port
+from tests.fake_server import LoopbackServer
 
 
-class FakeTwilio:
+class FakeTwilio(LoopbackServer):
+    name = "fake Twilio"
+
     def __init__(self) -> None:
+        super().__init__()
         self.requests: List[Dict[str, Any]] = []
         self.prepared: List[Tuple[int, Dict[str, Any]]] = []
         self.sids: List[str] = []  # the SIDs of the messages accepted, in order
         self._sids = itertools.count(1)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._server: Optional[uvicorn.Server] = None
-        self._thread: Optional[threading.Thread] = None
 
     def prepare(self, status: int, body: Dict[str, Any]) -> None:
         self.prepared.append((status, body))
@@ -52,23 +48,7 @@ class FakeTwilio:
         self.sids.append(sid)
         return JSONResponse({"sid": sid, "status": "queued", "to": fields.get("To"), "body": fields.get("Body")}, 201)
 
-    def start(self) -> FakeTwilio:
-        app = Starlette(
+    def app(self) -> Starlette:
+        return Starlette(
             routes=[Route("/2010-04-01/Accounts/{account}/Messages.json", self._messages, methods=["POST"])]
         )
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", ws="none")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("fake Twilio did not start")
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=5)

@@ -6,17 +6,15 @@ twilio client, and that nothing else is stored."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import Counter
 from pathlib import Path
-from typing import AsyncIterator, Dict, Iterator, List
+from typing import AsyncIterator, Dict, Iterator
 
 import httpx
 import pytest
 from sqlalchemy import create_engine, select
 
 from bot import queues
-from bot.app import build_services, create_app
 from bot.channels.twilio_sms import TwilioChannel
 from bot.i18n import Catalogs
 from bot.language import LanguageChooser
@@ -29,26 +27,12 @@ from bot.settings import load_settings
 from tests.conftest import gateway_env
 from tests.fake_twilio import FakeTwilio
 from tests.fakes import FakeRasa
-from tests.test_twilio import ACCOUNT, NUMBER, PUBLIC, TOKEN, inbound, post, signed, until
+from tests.helpers import gateway_client, running, until
+from tests.test_twilio import ACCOUNT, NUMBER, PUBLIC, TOKEN, inbound, post, signed
 
 
 def person(n: int) -> str:
     return f"+336{n:08d}"
-
-
-@pytest.fixture(scope="module")
-def fake_twilio() -> Iterator[FakeTwilio]:
-    fake = FakeTwilio().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def twilio(fake_twilio: FakeTwilio) -> FakeTwilio:
-    fake_twilio.requests.clear()
-    fake_twilio.prepared.clear()
-    fake_twilio.sids.clear()
-    return fake_twilio
 
 
 @pytest.fixture
@@ -77,18 +61,9 @@ def settings(database_url: str, private_redis: PrivateRedis, tmp_path: Path, twi
 
 
 @pytest.fixture
-def fake_rasa() -> FakeRasa:
-    return FakeRasa()
-
-
-@pytest.fixture
 async def gateway(settings, fake_rasa: FakeRasa) -> AsyncIterator[tuple]:
-    services = build_services(settings)
-    services.rasa = RasaClient("http://rasa.test", transport=fake_rasa.transport)
-    app = create_app(settings, services=services, run_workers=False)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
-            yield client, services
+    async with gateway_client(settings, fake_rasa) as served:
+        yield served
 
 
 def make_router(services, transport: httpx.AsyncBaseTransport, consumer: str) -> Router:
@@ -103,17 +78,6 @@ def make_router(services, transport: httpx.AsyncBaseTransport, consumer: str) ->
         claim_idle_ms=500,
         consumer=consumer,
     )
-
-
-@contextlib.asynccontextmanager
-async def running(*workers) -> AsyncIterator[List[asyncio.Task]]:
-    tasks = [asyncio.create_task(worker()) for worker in workers]
-    try:
-        yield tasks
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def make_sender(services, settings) -> Sender:

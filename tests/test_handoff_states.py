@@ -5,37 +5,23 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import AsyncIterator
 
 import pytest
-from redis.asyncio import Redis
 
 from bot import queues
 from bot.channels.webchat import WebChatChannel
 from bot.handoff.states import CLAIMED, HandoffStore
 from bot.sender import Sender
-from tests.test_router import bot_texts, make_router, post, running, wait_for
+from tests.helpers import running
+from tests.helpers import until as wait_for
+from tests.test_router import bot_texts, make_router, post
 
 ASSOCIATION = "exemple-paris"
 
 
 @pytest.fixture
-async def redis(redis_clean: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_clean, decode_responses=True)
-    yield client
-    await client.close()
-
-
-@pytest.fixture
 def handoffs(store, vault) -> HandoffStore:
     return HandoffStore(store.sessions, vault)
-
-
-@pytest.fixture
-def fake_rasa():
-    from tests.fakes import FakeRasa
-
-    return FakeRasa()
 
 
 @pytest.fixture(scope="module")

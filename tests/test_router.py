@@ -4,8 +4,7 @@ every message answered once, in order, nothing lost when a notification, a worke
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from typing import AsyncIterator, Callable, List
+from typing import List
 
 import pytest
 from redis.asyncio import Redis
@@ -18,20 +17,10 @@ from bot.router import Router
 from bot.sender import Sender
 from bot.store import SENT, ConversationRef, Store
 from tests.fakes import FakeRasa
+from tests.helpers import running
+from tests.helpers import until as wait_for
 
 pytestmark = pytest.mark.asyncio
-
-
-@pytest.fixture
-async def redis(redis_clean: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_clean, decode_responses=True)
-    yield client
-    await client.close()
-
-
-@pytest.fixture
-def fake_rasa() -> FakeRasa:
-    return FakeRasa()
 
 
 @pytest.fixture(scope="session")
@@ -44,30 +33,6 @@ def make_router(store: Store, redis: Redis, fake: FakeRasa, chooser: LanguageCho
     defaults: dict = {"sweep_after": 30.0, "claim_idle_ms": 60_000, "rasa_retry_for": 0.2}
     defaults.update(options)
     return Router(store, redis, rasa, chooser, **defaults)
-
-
-@contextlib.asynccontextmanager
-async def running(*workers: Callable[[], object]) -> AsyncIterator[None]:
-    tasks = [asyncio.create_task(worker()) for worker in workers]  # type: ignore[arg-type]
-    try:
-        yield
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-
-async def wait_for(condition: Callable[[], object], timeout: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = condition()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 def bot_texts(store: Store, conversation: ConversationRef) -> List[str]:

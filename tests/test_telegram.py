@@ -15,9 +15,9 @@ from typing import Any, AsyncIterator, Dict, Iterator
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, select
 
-from bot.app import build_services, create_app
+from bot.app import build_services
 from bot.channels.telegram import (
     TelegramChannel,
     TelegramPoller,
@@ -40,6 +40,7 @@ from bot.text import split_message
 from tests.conftest import gateway_env
 from tests.fake_telegram import TOKEN, FakeTelegram
 from tests.fakes import FakeRasa
+from tests.helpers import count_messages, gateway_client, running, until
 
 PUBLIC = "https://bot.example.org"
 SECRET = "telegram-secret-token-for-tests_0123"
@@ -94,19 +95,9 @@ def settings(database_url: str, redis_clean: str, tmp_path, telegram: FakeTelegr
 
 
 @pytest.fixture
-def fake_rasa() -> FakeRasa:
-    return FakeRasa()
-
-
-@pytest.fixture
 async def gateway(settings, fake_rasa: FakeRasa) -> AsyncIterator[tuple]:
-    services = build_services(settings)
-    services.rasa = RasaClient("http://rasa.test", transport=fake_rasa.transport)
-    app = create_app(settings, services=services, run_workers=False)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.internal") as client:
-            yield client, services
+    async with gateway_client(settings, fake_rasa) as served:
+        yield served
 
 
 async def deliver(client: httpx.AsyncClient, update: Dict[str, Any], secret: str = SECRET) -> httpx.Response:
@@ -128,29 +119,8 @@ async def workers(services, fake_rasa: FakeRasa, settings, **sender_options) -> 
     sender = Sender(
         services.store, services.redis, {"telegram": TelegramChannel(settings.telegram, services.store)}, **options
     )
-    tasks = [asyncio.create_task(router.run()), asyncio.create_task(sender.run())]
-    try:
+    async with running(router.run, sender.run):
         yield
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-
-async def until(condition, timeout: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
-
-
-def count_messages(url: str) -> int:
-    engine = create_engine(url, future=True)
-    with engine.connect() as connection:
-        count = connection.execute(select(func.count()).select_from(Message)).scalar_one()
-    engine.dispose()
-    return int(count)
 
 
 def outbox_rows(url: str) -> list:
@@ -401,25 +371,21 @@ async def test_a_reply_that_keeps_failing_becomes_a_dead_letter(gateway, setting
 
 async def test_a_flood_is_answered_once_then_dropped(database_url, redis_clean, tmp_path, telegram, fake_rasa) -> None:
     settings = load_settings(telegram_env(database_url, redis_clean, tmp_path, telegram, OUTREACH_FLOOD_PER_MINUTE="3"))
-    services = build_services(settings)
-    services.rasa = RasaClient("http://rasa.test", transport=fake_rasa.transport)
-    app = create_app(settings, services=services, run_workers=False)
     while time.time() % 60 > 55:  # the one-minute window must not turn during the test
         await asyncio.sleep(0.5)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
-            # Telegram delivering the same update again and again is not a flood
-            redelivered = [(await deliver(client, text_update(799999, "une fois"))).json()["outcome"] for _ in range(5)]
-            assert redelivered == ["stored"] + ["duplicate"] * 4
-            outcomes = [
-                (await deliver(client, text_update(800000 + n, f"message {n}"))).json()["outcome"] for n in range(6)
-            ]
-            other = await deliver(client, text_update(800100, "bonjour", chat=PERSON + 1))
-            assert outcomes == ["stored"] * 2 + ["flood"] * 4
-            assert other.json()["outcome"] == "stored"  # another person is not slowed down
-            async with workers(services, fake_rasa, settings):
-                await until(lambda: len(telegram.sent()) == 5)
-                await asyncio.sleep(0.5)
+    async with gateway_client(settings, fake_rasa) as (client, services):
+        # Telegram delivering the same update again and again is not a flood
+        redelivered = [(await deliver(client, text_update(799999, "une fois"))).json()["outcome"] for _ in range(5)]
+        assert redelivered == ["stored"] + ["duplicate"] * 4
+        outcomes = [
+            (await deliver(client, text_update(800000 + n, f"message {n}"))).json()["outcome"] for n in range(6)
+        ]
+        other = await deliver(client, text_update(800100, "bonjour", chat=PERSON + 1))
+        assert outcomes == ["stored"] * 2 + ["flood"] * 4
+        assert other.json()["outcome"] == "stored"  # another person is not slowed down
+        async with workers(services, fake_rasa, settings):
+            await until(lambda: len(telegram.sent()) == 5)
+            await asyncio.sleep(0.5)
     texts = [call["text"] for call in telegram.sent() if call["chat_id"] == str(PERSON)]
     assert texts == ["reply 0 to une fois", "reply 0 to message 0", "reply 0 to message 1", FLOOD_NOTICE]
     assert count_messages(settings.database_url) == 5 + 5  # 4 + 1 inbound, as many replies

@@ -6,15 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import AsyncIterator, Iterator
+from typing import AsyncIterator
 from urllib.parse import urlencode
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, select
 from twilio.request_validator import RequestValidator
 
-from bot.app import build_services, create_app
 from bot.channels.twilio_sms import MEDIA_NOTICE, TwilioChannel
 from bot.i18n import Catalogs
 from bot.language import LanguageChooser
@@ -27,6 +26,7 @@ from bot.store import Store
 from tests.conftest import gateway_env
 from tests.fake_twilio import FakeTwilio
 from tests.fakes import FakeRasa
+from tests.helpers import count_messages, gateway_client, running, until
 
 PUBLIC = "https://bot.example.org"
 TOKEN = "twilio-auth-token-for-tests"
@@ -53,21 +53,6 @@ def inbound(sid: str, body: str, **extra: str) -> dict:
     }
 
 
-@pytest.fixture(scope="module")
-def fake_twilio() -> Iterator[FakeTwilio]:
-    fake = FakeTwilio().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def twilio(fake_twilio: FakeTwilio) -> FakeTwilio:
-    fake_twilio.requests.clear()
-    fake_twilio.prepared.clear()
-    fake_twilio.sids.clear()
-    return fake_twilio
-
-
 @pytest.fixture
 def settings(database_url: str, redis_clean: str, tmp_path, twilio: FakeTwilio):
     return load_settings(
@@ -88,26 +73,8 @@ def settings(database_url: str, redis_clean: str, tmp_path, twilio: FakeTwilio):
 
 @pytest.fixture
 async def gateway(settings, fake_rasa: FakeRasa) -> AsyncIterator[tuple]:
-    services = build_services(settings)
-    services.rasa = RasaClient("http://rasa.test", transport=fake_rasa.transport)
-    app = create_app(settings, services=services, run_workers=False)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.internal") as client:
-            yield client, services
-
-
-@pytest.fixture
-def fake_rasa() -> FakeRasa:
-    return FakeRasa()
-
-
-def count_messages(url: str) -> int:
-    engine = create_engine(url, future=True)
-    with engine.connect() as connection:
-        count = connection.execute(select(func.count()).select_from(Message)).scalar_one()
-    engine.dispose()
-    return int(count)
+    async with gateway_client(settings, fake_rasa) as served:
+        yield served
 
 
 @contextlib.asynccontextmanager
@@ -123,21 +90,8 @@ async def workers(services, fake_rasa: FakeRasa, settings, **sender_options) -> 
     )
     options = {"retry_idle_ms": 300, "sweep_after": 60, "backoff_base": 0.2, "sweep_interval": 0.1, **sender_options}
     sender = Sender(services.store, services.redis, {"sms": channel, "whatsapp": channel}, **options)
-    tasks = [asyncio.create_task(router.run()), asyncio.create_task(sender.run())]
-    try:
-        yield channel
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)  # the sender closes its channels
-
-
-async def until(condition, timeout: float = 15.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
+    async with running(router.run, sender.run):
+        yield  # the sender closes its channels
 
 
 async def post(client: httpx.AsyncClient, path: str, params: dict, headers: dict) -> httpx.Response:

@@ -20,11 +20,6 @@ from tests.fakes import FakeRasa
 
 
 @pytest.fixture
-def fake_rasa() -> FakeRasa:
-    return FakeRasa()
-
-
-@pytest.fixture
 def client(database_url: str, redis_clean: str, tmp_path: Path, fake_rasa: FakeRasa) -> Iterator[TestClient]:
     settings = load_settings(gateway_env(database_url, redis_clean, tmp_path, OUTREACH_SWEEP_AFTER="1"))
     services = build_services(settings)
