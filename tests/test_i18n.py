@@ -17,6 +17,7 @@ from bot import i18n_tools
 from bot.i18n import DOMAIN_FILE, TRANSLATIONS_DIR, Catalogs, fill, load_source_responses
 from bot.language_menu import HEADER
 from bot.notices import FLOOD_NOTICE, MEDIA_NOTICE
+from bot.settings import SUPPORTED_LANGUAGES
 from bot.webchat_page import STRINGS
 
 POT_PATH = TRANSLATIONS_DIR / "messages.pot"
@@ -294,3 +295,11 @@ def test_committed_template_is_up_to_date(extracted: tuple[Catalog, Path]) -> No
     committed = POT_PATH.read_text(encoding="utf-8")
     assert '"POT-Creation-Date:' in generated
     assert _without_creation_date(generated) == _without_creation_date(committed)
+
+
+def test_the_flood_notice_gives_the_emergency_numbers_in_every_language() -> None:
+    # a person in danger may be the one sending message after message
+    catalogs = Catalogs(SUPPORTED_LANGUAGES)
+    for language in SUPPORTED_LANGUAGES:
+        text = catalogs.translate(language, "sms", FLOOD_NOTICE)
+        assert all(number in text for number in ("17", "112", "114")), language
