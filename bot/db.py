@@ -9,6 +9,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+PG_OPTIONS = "-c lock_timeout=30000 -c idle_in_transaction_session_timeout=120000"
+
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url``. SQLite files get WAL, foreign keys and a busy timeout, so that
@@ -28,7 +30,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, future=True, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+    # Every wait on PostgreSQL is bounded: a lock held by a stuck transaction makes a statement
+    # fail (and the worker retry) instead of hanging a process in libpq, where no signal or
+    # task cancellation can reach it; a transaction left idle is ended by the server.
+    connect_args: dict = {"connect_timeout": 10, "options": PG_OPTIONS}
+    connect_args.update(kwargs.pop("connect_args", {}))
+    return create_engine(
+        url, future=True, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=connect_args, **kwargs
+    )
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

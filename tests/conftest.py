@@ -100,8 +100,23 @@ def postgres_migrated(postgres_server_url: str) -> str:
 
 
 def _truncate_postgres(url: str) -> None:
-    engine = create_engine(url, future=True)
+    """Empty the tables for the next test.
+
+    A connection an earlier test left behind (a worker thread still finishing, a transaction
+    never ended) must not block TRUNCATE: libpq waits for a lock in C, where neither
+    pytest-timeout's signal nor a task cancellation reaches it, and a whole CI run hangs.
+    Other sessions of the test database are ended first, and the lock wait is bounded.
+    """
+    engine = create_engine(url, future=True, connect_args={"connect_timeout": 10})
     with engine.begin() as connection:
+        connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    with engine.begin() as connection:
+        connection.execute(text("SET LOCAL lock_timeout = '20s'"))
         connection.execute(text("TRUNCATE messages, conversations, contacts RESTART IDENTITY CASCADE"))
     engine.dispose()
 
