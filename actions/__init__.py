@@ -4,7 +4,8 @@ Run with ``python -m rasa_sdk --actions actions``. Actions choose *which* respon
 the text of every response lives in the translation catalogs, rendered by the gateway.
 """
 
+from actions.human import ActionRequestHuman
 from actions.menu import ActionMenuOption
 from actions.more import ActionMore
 
-__all__ = ["ActionMenuOption", "ActionMore"]
+__all__ = ["ActionMenuOption", "ActionMore", "ActionRequestHuman"]

@@ -94,6 +94,7 @@ class Catalogs:
         compile_catalogs(translations_dir)
         binary = "drafts.mo" if serve_drafts else f"{DOMAIN}.mo"
         self._translations: Dict[str, gettext.NullTranslations] = {}
+        self._reviewed: Dict[str, gettext.NullTranslations] = {}
         for language in self.languages:
             if language == SOURCE_LANGUAGE:
                 continue
@@ -103,6 +104,10 @@ class Catalogs:
                     self._translations[language] = gettext.GNUTranslations(handle)
             else:
                 log.warning("no catalog for language %s; answers fall back to French", language)
+            reviewed = translations_dir / language / "LC_MESSAGES" / f"{DOMAIN}.mo"
+            if reviewed.exists():
+                with reviewed.open("rb") as handle:
+                    self._reviewed[language] = gettext.GNUTranslations(handle)
 
     def has_response(self, name: str) -> bool:
         return name in self.sources
@@ -113,6 +118,13 @@ class Catalogs:
         if translations is None:
             return source
         return translations.pgettext(context, source)
+
+    def reviewed(self, language: str, context: str, source: str) -> bool:
+        """True if a mediator reviewed the translation of ``source`` (French always is)."""
+        if language == SOURCE_LANGUAGE:
+            return True
+        translations = self._reviewed.get(language)
+        return translations is not None and translations.pgettext(context, source) != source
 
     def render(self, name: str, language: str, values: Optional[Mapping[str, object]] = None) -> str:
         """A bot response in ``language``: the reviewed translation (or the draft, if drafts

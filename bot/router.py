@@ -16,18 +16,20 @@ import asyncio
 import logging
 import socket
 from datetime import timedelta
-from typing import Optional, Set, Tuple
+from typing import List, Optional, Set, Tuple
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bot import inbox, queues
+from bot.handoff import departements
+from bot.handoff.desk import HandoffDesk
 from bot.i18n import Catalogs
 from bot.language import LanguageChooser
 from bot.language_menu import LanguageMenu
 from bot.notices import FLOOD_NOTICE, MEDIA_NOTICE
 from bot.rasa_client import RasaClient, RasaUnavailable
-from bot.store import Inbound, Store
+from bot.store import ConversationRef, Inbound, Store
 from bot.text import split_message, to_rasa
 
 NOTICES = {inbox.MEDIA: MEDIA_NOTICE, inbox.FLOOD: FLOOD_NOTICE}
@@ -55,8 +57,10 @@ class Router:
         language_menu: Optional[LanguageMenu] = None,
         catalogs: Optional[Catalogs] = None,
         menu_ttl_s: int = 900,
+        desk: Optional[HandoffDesk] = None,
     ) -> None:
         self.store = store
+        self.desk = desk
         self.language_menu = language_menu
         self.catalogs = catalogs
         self.menu_ttl_s = menu_ttl_s
@@ -187,15 +191,25 @@ class Router:
             # a staff member holds the conversation: the bot says nothing, the console shows it
             await self.store.run(self.store.complete_inbound, message.id, [], language)
             await queues.publish_conversation(self.redis, message.conversation_id)
+            if self.desk is not None:
+                await self.desk.conversation_event(message.conversation_id)
             return
+        desk_acted = False
         if menu_text is not None:
             texts = [menu_text]
         else:
             # after an explicit choice, the main menu in the new language
             welcome = chosen is not None or message.kind == inbox.START
-            rasa_text = "/greet" if welcome else to_rasa(message.text)
-            replies = await self._ask_rasa(conversation.public_id, rasa_text, language)
-            texts = [str(reply["text"]) for reply in replies if reply.get("text")]
+            answer = None
+            if self.desk is not None and not welcome:
+                answer = await self.desk.before_model(message, conversation, language)
+            texts = answer.texts if answer is not None else []
+            desk_acted = answer is not None
+            if answer is None or answer.then_model:
+                rasa_text = "/greet" if welcome else to_rasa(message.text)
+                texts += await self._model_answer(message, conversation, rasa_text, language)
+        if self.desk is not None:
+            await self.desk.note_replies(conversation, texts, language)
         limit = MESSAGE_LIMITS.get(conversation.channel)
         if limit is not None:
             texts = [part for text in texts for part in split_message(text, limit)]
@@ -203,6 +217,20 @@ class Router:
         for outbound_id in outbound_ids:
             await queues.notify_outbox(self.redis, outbound_id)
         await queues.publish_conversation(self.redis, message.conversation_id)
+        if self.desk is not None and (desk_acted or conversation.state != "bot"):
+            await self.desk.conversation_event(message.conversation_id)
+
+    async def _model_answer(
+        self, message: Inbound, conversation: ConversationRef, text: str, language: str
+    ) -> List[str]:
+        """Rasa's answer; when the model recognised a request for a person (the payload of
+        ``action_request_human``), the desk's answer to it."""
+        replies = await self._ask_rasa(conversation.public_id, text, language)
+        texts = [str(reply["text"]) for reply in replies if reply.get("text")]
+        asked = any(isinstance(r.get("custom"), dict) and r["custom"].get("handoff") == "request" for r in replies)
+        if asked and self.desk is not None:
+            texts += await self.desk.request(conversation, language, departements.find(message.text))
+        return texts
 
     async def _answer_notice(self, message: Inbound, notice: str, language: str) -> None:
         """A photo or sound is not read, a flood is slowed down: say so, in her language,

@@ -102,6 +102,8 @@ class Settings:
     telegram: Optional[TelegramSettings] = field(default=None, repr=False)
     flood_per_minute: int = 20
     flood_per_hour: int = 200
+    handoff_alert_after_seconds: int = 600
+    console_session_hours: int = 10
     keys: Optional[Keys] = field(default=None, repr=False)
 
     @property
@@ -308,6 +310,12 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         telegram=telegram,
         flood_per_minute=_int(env.get("OUTREACH_FLOOD_PER_MINUTE", "20"), "OUTREACH_FLOOD_PER_MINUTE", 0, 10_000),
         flood_per_hour=_int(env.get("OUTREACH_FLOOD_PER_HOUR", "200"), "OUTREACH_FLOOD_PER_HOUR", 0, 100_000),
+        handoff_alert_after_seconds=_int(
+            env.get("OUTREACH_HANDOFF_ALERT_AFTER", "600"), "OUTREACH_HANDOFF_ALERT_AFTER", 30, 86_400
+        ),
+        console_session_hours=_int(
+            env.get("OUTREACH_CONSOLE_SESSION_HOURS", "10"), "OUTREACH_CONSOLE_SESSION_HOURS", 1, 72
+        ),
         keys=keys,
     )
     if not settings.database_url:

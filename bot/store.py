@@ -83,6 +83,10 @@ class Store:
     def sessions(self) -> sessionmaker[Session]:
         return self._sessions
 
+    @property
+    def vault(self) -> Vault:
+        return self._vault
+
     async def run(self, func: Callable[..., T], *args: Any) -> T:
         """Run a storage function in the store's threads, off the event loop."""
         loop = asyncio.get_running_loop()
@@ -311,18 +315,8 @@ class Store:
                 if existing is not None:
                     ids.append(int(existing))
                     continue
-                body, key_id = self._vault.seal(text, BODY)
-                row = Message(
-                    conversation_id=inbound.conversation_id,
-                    direction=OUT,
-                    author="bot",
-                    channel=inbound.channel,
-                    body_enc=body,
-                    key_id=key_id,
-                    language=language,
-                    status=QUEUED,
-                    reply_to=message_id,
-                    seq=seq,
+                row = new_outbound(
+                    self._vault, int(inbound.conversation_id), inbound.channel, "bot", text, language, message_id, seq
                 )
                 session.add(row)
                 session.flush()
@@ -520,6 +514,32 @@ class Store:
             ]
 
 
+def new_outbound(
+    vault: Vault,
+    conversation_id: int,
+    channel: str,
+    author: str,
+    text: str,
+    language: Optional[str],
+    reply_to: Optional[int] = None,
+    seq: Optional[int] = None,
+) -> Message:
+    """An outbox row (queued, body encrypted) for the caller to add in its transaction."""
+    body, key_id = vault.seal(text, BODY)
+    return Message(
+        conversation_id=conversation_id,
+        direction=OUT,
+        author=author,
+        channel=channel,
+        body_enc=body,
+        key_id=key_id,
+        language=language,
+        status=QUEUED,
+        reply_to=reply_to,
+        seq=seq,
+    )
+
+
 def _after_the_answer(session: Session) -> None:
     """Writes made after the provider has its answer (router and sender) do not wait for the
     PostgreSQL write-ahead log to reach the disk: the message itself was stored durably before
@@ -584,3 +604,44 @@ def _ref(conversation: Conversation, contact: Contact) -> ConversationRef:
         state=conversation.state,
         stopped=contact.stopped_at is not None,
     )
+
+
+@dataclass(frozen=True)
+class TranscriptLine:
+    id: int
+    direction: str
+    author: str
+    text: str
+    kind: str
+    status: str
+    at: datetime
+
+
+def transcript(
+    sessions: sessionmaker[Session], vault: Vault, conversation_id: int, limit: int = 500
+) -> List[TranscriptLine]:
+    """Everything of a conversation, the bot's part included, oldest first (for the staff
+    of the association that holds it: every call is audited by the console)."""
+    with sessions() as session:
+        rows = (
+            session.execute(
+                select(Message)
+                .where(Message.conversation_id == conversation_id)
+                .order_by(Message.id.desc())
+                .limit(limit)
+            )
+            .scalars()
+            .all()
+        )
+        return [
+            TranscriptLine(
+                id=int(m.id),
+                direction=m.direction,
+                author=m.author,
+                text=vault.open(m.body_enc, m.key_id, BODY) if m.kind == "text" else "",
+                kind=m.kind,
+                status=m.status,
+                at=_aware(m.created_at),
+            )
+            for m in reversed(rows)
+        ]

@@ -4,7 +4,7 @@ the real Rasa). It answers ``reply to <text>`` and can be made unavailable."""
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Set
 
 import httpx
 
@@ -15,6 +15,8 @@ class FakeRasa:
         self.down = False
         self.replies_per_message = 1
         self.reply_text: Optional[str] = None  # the answer to every message, instead of "reply n to ..."
+        # messages the model takes as a request for a person (action_request_human's payload)
+        self.asks_for_human: Set[str] = set()
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         if self.down:
@@ -23,6 +25,8 @@ class FakeRasa:
             return httpx.Response(200, json={"status": "ok"})
         body = json.loads(request.content)
         self.calls.append(body)
+        if body["message"] in self.asks_for_human:
+            return httpx.Response(200, json=[{"recipient_id": body["sender"], "custom": {"handoff": "request"}}])
         replies = [
             {"recipient_id": body["sender"], "text": self.reply_text or f"reply {n} to {body['message']}"}
             for n in range(self.replies_per_message)

@@ -14,6 +14,8 @@ from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
 from bot import i18n_tools
+from bot.handoff.desk import CONTEXTS as HANDOFF_CONTEXTS
+from bot.handoff.texts import CANNED
 from bot.i18n import DOMAIN_FILE, TRANSLATIONS_DIR, Catalogs, fill, load_source_responses
 from bot.language_menu import HEADER
 from bot.notices import FLOOD_NOTICE, MEDIA_NOTICE
@@ -282,6 +284,8 @@ def test_extract_has_nothing_else(extracted: tuple[Catalog, Path], domain_respon
     expected = {(name, text) for name, text in domain_responses.items()}
     expected |= {("webchat", text) for text in STRINGS.values()}
     expected |= {("language", HEADER), ("sms", MEDIA_NOTICE), ("sms", FLOOD_NOTICE)}
+    expected |= {(context, text) for text, context in HANDOFF_CONTEXTS.items()}
+    expected |= {(name, text) for name, text in CANNED.items()}
     assert {(m.context, m.id) for m in catalog if m.id} == expected
 
 

@@ -19,8 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.crypto import Vault
-from bot.models import Contact, Conversation, Handoff, Message, utcnow
-from bot.store import BODY, OUT, QUEUED
+from bot.models import Contact, Conversation, Handoff, HandoffNote, utcnow
+from bot.store import new_outbound
 
 REQUESTED = "requested"
 CLAIMED = "claimed"
@@ -28,6 +28,7 @@ RELEASED = "released"
 CLOSED = "closed"
 CANCELLED = "cancelled"
 OPEN = (REQUESTED, CLAIMED)
+NOTE = "staff-note"  # purpose of sealed notes
 OUTCOMES = ("answered", "oriented", "accompanied", "no_reply", "not_relevant", "other")
 
 
@@ -43,6 +44,13 @@ class HandoffRef:
     minor: bool
     claimed_by: Optional[str]
     requested_at: datetime
+
+
+@dataclass(frozen=True)
+class Note:
+    author: str
+    text: str
+    at: datetime
 
 
 def _ref(row: Handoff) -> HandoffRef:
@@ -217,39 +225,107 @@ class HandoffStore:
             session.commit()
             return [_ref(row) for row in rows]
 
-    def staff_reply(self, handoff_id: int, staff: str, association: str, text: str) -> Optional[int]:
-        """Queue a staff member's reply in the outbox of the conversation she holds; None if
-        she does not hold it."""
-        body, key_id = self._vault.seal(text, BODY)
+    def flag(self, conversation_id: int, urgent: bool, minor: bool) -> Optional[HandoffRef]:
+        """Add the danger (``urgent``) or minor flag to the conversation's open request."""
         with self._sessions() as session:
             row = session.execute(
-                select(Handoff).where(
+                select(Handoff).where(Handoff.conversation_id == conversation_id, Handoff.state.in_(OPEN))
+            ).scalar_one_or_none()
+            if row is None:
+                return None
+            row.urgent = bool(row.urgent) or urgent
+            row.minor = bool(row.minor) or minor
+            session.commit()
+            return _ref(row)
+
+    def get(self, handoff_id: int, association: str) -> Optional[HandoffRef]:
+        """A request of ``association`` (None for another association's: staff never learn
+        that it exists)."""
+        with self._sessions() as session:
+            row = session.execute(
+                select(Handoff).where(Handoff.id == handoff_id, Handoff.association == association)
+            ).scalar_one_or_none()
+            return _ref(row) if row else None
+
+    def recent(self, association: str, limit: int = 20) -> List[HandoffRef]:
+        """The association's requests that ended most recently (released, closed, cancelled)."""
+        with self._sessions() as session:
+            rows = (
+                session.execute(
+                    select(Handoff)
+                    .where(Handoff.association == association, Handoff.state.not_in(OPEN))
+                    .order_by(Handoff.id.desc())
+                    .limit(limit)
+                )
+                .scalars()
+                .all()
+            )
+            return [_ref(row) for row in rows]
+
+    def add_note(self, handoff_id: int, author: str, text: str) -> int:
+        """A private note of the staff (encrypted; never sent to the person)."""
+        body, key_id = self._vault.seal(text, NOTE)
+        with self._sessions() as session:
+            note = HandoffNote(handoff_id=handoff_id, author=author, body_enc=body, key_id=key_id, created_at=utcnow())
+            session.add(note)
+            session.commit()
+            return int(note.id)
+
+    def notes(self, handoff_id: int) -> List[Note]:
+        """The notes on a request and on the earlier requests of the same conversation."""
+        with self._sessions() as session:
+            conversation_id = select(Handoff.conversation_id).where(Handoff.id == handoff_id).scalar_subquery()
+            rows = (
+                session.execute(
+                    select(HandoffNote)
+                    .join(Handoff, HandoffNote.handoff_id == Handoff.id)
+                    .where(Handoff.conversation_id == conversation_id)
+                    .order_by(HandoffNote.id)
+                )
+                .scalars()
+                .all()
+            )
+            return [Note(r.author, self._vault.open(r.body_enc, r.key_id, NOTE), r.created_at) for r in rows]
+
+    def notice(self, conversation_id: int, text: str, language: str) -> Optional[int]:
+        """Queue what the assistant tells her about her request (a person is there, the
+        person has finished) in the outbox of her conversation."""
+        with self._sessions() as session:
+            message_id = self._add_outbound(session, conversation_id, "bot", text, language)
+            session.commit()
+            return message_id
+
+    def staff_reply(self, handoff_id: int, staff: str, association: str, text: str) -> Optional[int]:
+        """Queue a staff member's reply in the outbox of the conversation she holds; None if
+        she does not hold it (checked in the same transaction)."""
+        with self._sessions() as session:
+            row = session.execute(
+                select(Handoff.conversation_id, Handoff.language)
+                .where(
                     Handoff.id == handoff_id,
                     Handoff.state == CLAIMED,
                     Handoff.claimed_by == staff,
                     Handoff.association == association,
                 )
-            ).scalar_one_or_none()
+                .with_for_update()
+            ).first()
             if row is None:
                 return None
-            channel = session.execute(
-                select(Contact.channel)
-                .join(Conversation, Conversation.contact_id == Contact.id)
-                .where(Conversation.id == row.conversation_id)
-            ).scalar_one_or_none()
-            if channel is None:
-                return None
-            message = Message(
-                conversation_id=row.conversation_id,
-                direction=OUT,
-                author="staff",
-                channel=channel,
-                body_enc=body,
-                key_id=key_id,
-                language=row.language,
-                status=QUEUED,
-            )
-            session.add(message)
-            session.flush()
+            message_id = self._add_outbound(session, int(row.conversation_id), "staff", text, row.language)
             session.commit()
-            return int(message.id)
+            return message_id
+
+    def _add_outbound(
+        self, session: Session, conversation_id: int, author: str, text: str, language: str
+    ) -> Optional[int]:
+        channel = session.execute(
+            select(Contact.channel)
+            .join(Conversation, Conversation.contact_id == Contact.id)
+            .where(Conversation.id == conversation_id)
+        ).scalar_one_or_none()
+        if channel is None:
+            return None
+        message = new_outbound(self._vault, conversation_id, channel, author, text, language)
+        session.add(message)
+        session.flush()
+        return int(message.id)
