@@ -25,8 +25,14 @@ from starlette.staticfiles import StaticFiles
 from bot.channels.telegram import telegram_routes
 from bot.channels.twilio_sms import twilio_routes
 from bot.channels.webchat import WebChatChannel, webchat_routes
+from bot.console.routes import console_routes
 from bot.crypto import Vault
 from bot.db import make_engine, make_sessionmaker
+from bot.handoff.alerts import HandoffAlerts
+from bot.handoff.desk import HandoffDesk
+from bot.handoff.signals import Signals
+from bot.handoff.states import HandoffStore
+from bot.handoff.store import DirectoryStore
 from bot.i18n import Catalogs
 from bot.language import LanguageChooser
 from bot.language_menu import LanguageMenu
@@ -58,6 +64,7 @@ class Services:
     chooser: LanguageChooser
     rasa: RasaClient
     flood: FloodGuard
+    desk: HandoffDesk
 
     def close_sync(self) -> None:
         self.store.close()
@@ -71,16 +78,27 @@ def build_services(settings: Settings, catalogs: Optional[Catalogs] = None) -> S
     engine = make_engine(settings.database_url)
     store = Store(make_sessionmaker(engine), Vault(settings.keys))
     redis = Redis.from_url(settings.redis_url, health_check_interval=30, socket_keepalive=True, decode_responses=True)
+    catalogs = catalogs or Catalogs(settings.languages, settings.serve_drafts)
+    sessions = store.sessions
+    desk = HandoffDesk(
+        store,
+        HandoffStore(sessions, store.vault),
+        DirectoryStore(sessions),
+        redis,
+        catalogs,
+        Signals(settings.languages),
+    )
     return Services(
         settings=settings,
         engine=engine,
         store=store,
         redis=redis,
         notifier=Notifier(redis),
-        catalogs=catalogs or Catalogs(settings.languages, settings.serve_drafts),
+        catalogs=catalogs,
         chooser=LanguageChooser(settings.languages, settings.default_language),
         rasa=RasaClient(settings.rasa_url, timeout=settings.rasa_timeout),
         flood=FloodGuard(redis, flood_limits(settings)),
+        desk=desk,
     )
 
 
@@ -99,6 +117,7 @@ def make_workers(services: Services) -> List[Callable[[], Coroutine[Any, Any, No
         sweep_after=services.settings.sweep_after_seconds,
         language_menu=LanguageMenu(services.settings.languages),
         catalogs=services.catalogs,
+        desk=services.desk,
     )
     channels: dict = {"webchat": WebChatChannel()}
     settings = services.settings
@@ -106,7 +125,7 @@ def make_workers(services: Services) -> List[Callable[[], Coroutine[Any, Any, No
         from bot.channels.twilio_sms import TwilioChannel
 
         channels["sms"] = channels["whatsapp"] = TwilioChannel(settings.twilio, settings.public_url, services.store)
-    workers = [router.run]
+    workers = [router.run, HandoffAlerts(services.desk, settings.handoff_alert_after_seconds).run]
     if settings.telegram is not None:
         from bot.channels.telegram import TelegramChannel, TelegramPoller
 
@@ -221,6 +240,7 @@ def create_app(settings: Settings, *, run_workers: bool = True, services: Option
         *webchat_routes(services),
         *(twilio_routes(services) if services.settings.twilio is not None else []),
         *(telegram_routes(services) if telegram_webhook else []),
+        *console_routes(services),
         Mount("/static", StaticFiles(directory=str(PROJECT_ROOT / "bot" / "static")), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)

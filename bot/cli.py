@@ -12,6 +12,8 @@ nlg        the NLG endpoint only (production)
 i18n       extract | update | compile the translation catalogs
 telegram   set-webhook | delete-webhook | info: connect the Telegram bot
 associations import FILE | list: the directory of approved associations
+staff      add USERNAME | list | disable USERNAME | enable USERNAME: console accounts
+console-code USERNAME   the current two-factor code of an account (local runs only)
 """
 
 from __future__ import annotations
@@ -66,6 +68,15 @@ def _parser() -> argparse.ArgumentParser:
     associations.add_argument("action", choices=["import", "list"])
     associations.add_argument("file", nargs="?", help="import: a YAML file like examples/associations.example.yml")
     associations.add_argument("--dry-run", action="store_true", help="import: check and show, change nothing")
+    staff = sub.add_parser("staff", help="console accounts")
+    staff.add_argument("action", choices=["add", "list", "disable", "enable"])
+    staff.add_argument("username", nargs="?")
+    staff.add_argument("--role", choices=["staff", "mediator", "admin"], default="staff")
+    staff.add_argument("--association", help="the association's slug (required for staff and mediators)")
+    staff.add_argument("--name", default="", help="the name shown in the console")
+    staff.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    code = sub.add_parser("console-code", help="current two-factor code of an account (local runs only)")
+    code.add_argument("username")
     return parser
 
 
@@ -132,7 +143,75 @@ def main(argv: Optional[List[str]] = None) -> int:
         return asyncio.run(_telegram(args.action, settings))
     if command == "associations":
         return _associations(args, settings)
+    if command in {"staff", "console-code"}:
+        return _staff(args, settings)
     return 2
+
+
+def _staff(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+
+    from bot.console.accounts import AccountError, StaffStore, current_code, provisioning_uri
+    from bot.console.audit import AuditLog
+    from bot.crypto import Vault
+    from bot.db import make_engine, make_sessionmaker
+    from bot.migrate import upgrade
+    from bot.settings import with_local_keys
+
+    upgrade(settings.database_url)
+    settings = with_local_keys(settings)
+    assert settings.keys is not None
+    engine = make_engine(settings.database_url)
+    sessions = make_sessionmaker(engine)
+    accounts = StaffStore(sessions, Vault(settings.keys))
+    audit = AuditLog(sessions)
+    try:
+        if args.command == "console-code":
+            if settings.env != "local":
+                print("console-code only works for a local run (OUTREACH_ENV=local)", file=sys.stderr)
+                return 2
+            secret = accounts.totp_secret(args.username)
+            if secret is None:
+                print("no such account", file=sys.stderr)
+                return 1
+            print(current_code(secret))
+            return 0
+        if args.action == "list":
+            for member in accounts.all():
+                state = "active" if member.active else "disabled"
+                print(f"{member.username}: {member.role} · {member.association or '-'} · {state}")
+            return 0
+        if not args.username:
+            print(f"staff {args.action} needs a username", file=sys.stderr)
+            return 2
+        if args.action in {"disable", "enable"}:
+            found = accounts.by_username(args.username)
+            if found is None or not accounts.set_active(found.id, args.action == "enable"):
+                print("no such account", file=sys.stderr)
+                return 1
+            audit.record("cli", f"staff_{args.action}", found.association, None, found.username)
+            print(f"{found.username}: {args.action}d")
+            return 0
+        if args.password_stdin:
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = getpass.getpass("Password (12 characters at least): ")
+            if getpass.getpass("Again: ") != password:
+                print("the two passwords differ", file=sys.stderr)
+                return 1
+        try:
+            member, secret = accounts.create(args.username, args.name, args.role, args.association, password)
+        except AccountError as error:
+            print(f"Not created: {error}", file=sys.stderr)
+            return 1
+        audit.record("cli", "staff_create", member.association, None, f"{member.username} ({member.role})")
+        print(f"created {member.username} ({member.role}, {member.association or '-'})")
+        print("Two-factor key, to add once to an authenticator app (shown only now):")
+        print(f"  {secret}")
+        print(f"  {provisioning_uri(member.username, secret)}")
+        return 0
+    finally:
+        engine.dispose()
 
 
 def _associations(args: argparse.Namespace, settings: Settings) -> int:

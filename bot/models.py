@@ -151,3 +151,56 @@ class Handoff(Base):  # type: ignore[misc,valid-type]
     claimed_at = Column(DateTime(timezone=True), nullable=True)
     ended_at = Column(DateTime(timezone=True), nullable=True)
     last_alert_at = Column(DateTime(timezone=True), nullable=True)
+
+
+class Staff(Base):  # type: ignore[misc,valid-type]
+    """A person who works in the console: staff or mediator of an association, or an admin.
+
+    The password is kept as an argon2 hash, the two-factor (TOTP) secret encrypted like every
+    other secret; ``totp_last_step`` refuses a code used twice."""
+
+    __tablename__ = "staff"
+
+    id = Column(Id, primary_key=True, autoincrement=True)
+    username = Column(String(64), nullable=False, unique=True)
+    display_name = Column(String(80), nullable=False)
+    role = Column(String(16), nullable=False)
+    association = Column(String(48), nullable=True)
+    password_hash = Column(Text, nullable=False)
+    totp_secret_enc = Column(LargeBinary, nullable=False)
+    totp_key_id = Column(String(16), nullable=False)
+    totp_last_step = Column(BigInteger, nullable=False, default=0)
+    active = Column(Boolean, nullable=False, default=True)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    last_login_at = Column(DateTime(timezone=True), nullable=True)
+
+
+class HandoffNote(Base):  # type: ignore[misc,valid-type]
+    """A private note of the staff on a handoff (never sent to the person), encrypted."""
+
+    __tablename__ = "handoff_notes"
+
+    id = Column(Id, primary_key=True, autoincrement=True)
+    handoff_id = Column(Id, ForeignKey("handoffs.id", ondelete="CASCADE"), nullable=False, index=True)
+    author = Column(String(64), nullable=False)
+    body_enc = Column(LargeBinary, nullable=False)
+    key_id = Column(String(16), nullable=False)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class AuditEvent(Base):  # type: ignore[misc,valid-type]
+    """What a staff member or admin did: who, what, on which handoff or record, when.
+
+    ``detail`` never holds a message, a note or an address; there is no foreign key, so the
+    event outlives an erased conversation (it says that something happened, not what was said)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_at", "at"),)
+
+    id = Column(Id, primary_key=True, autoincrement=True)
+    at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    actor = Column(String(64), nullable=False)
+    action = Column(String(32), nullable=False)
+    association = Column(String(48), nullable=True)
+    handoff_id = Column(BigInteger, nullable=True)
+    detail = Column(String(200), nullable=True)

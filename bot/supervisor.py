@@ -21,6 +21,9 @@ from typing import IO, Any, List, Optional
 import uvicorn
 
 from bot.app import build_services, create_app
+from bot.console.demo import ACCOUNTS_FILE, seed_demo
+from bot.crypto import Vault
+from bot.db import make_engine, make_sessionmaker
 from bot.i18n import compile_catalogs
 from bot.migrate import upgrade
 from bot.nlg import create_nlg_app
@@ -88,6 +91,21 @@ def _server(app: Any, host: str, port: int) -> uvicorn.Server:
     return server
 
 
+def _demo(settings: Settings) -> None:
+    """Example associations and console accounts, so the console can be tried at once."""
+    engine = make_engine(settings.database_url)
+    try:
+        assert settings.keys is not None
+        seeded, created = seed_demo(make_sessionmaker(engine), Vault(settings.keys), settings.data_dir)
+    finally:
+        engine.dispose()
+    if seeded:
+        print("• loaded the EXAMPLE associations (examples/associations.example.yml)", flush=True)
+    if created:
+        shown = _shown_path(settings.data_dir / ACCOUNTS_FILE)
+        print(f"• created demo console accounts ({', '.join(created)}): see {shown}", flush=True)
+
+
 async def run_local(settings: Settings, rasa_port: int = 5005, action_port: int = 5055) -> int:
     settings = with_local_keys(settings)
     run_dir = settings.data_dir / "run"
@@ -106,6 +124,7 @@ async def run_local(settings: Settings, rasa_port: int = 5005, action_port: int 
     try:
         print("• migrating the database", flush=True)
         upgrade(settings.database_url)
+        _demo(settings)
         compile_catalogs()
         if not model_path().exists():
             print("No trained model: run ./run (it trains) or python -m bot train", file=sys.stderr)
@@ -183,6 +202,11 @@ async def run_local(settings: Settings, rasa_port: int = 5005, action_port: int 
         if not stop.is_set() and not any(task.done() for task in serving):
             url = f"http://{settings.host}:{settings.port}/chat"
             print(f"\nReady in {time.monotonic() - started:.0f} s. Web chat: {url}", flush=True)
+            print(
+                f"Staff console: http://{settings.host}:{settings.port}/console "
+                f"(demo accounts: {_shown_path(settings.data_dir / ACCOUNTS_FILE)})",
+                flush=True,
+            )
             print("Terminal chat: python -m bot chat   ·   Stop: Ctrl+C\n", flush=True)
         exit_code = 0
         while not stop.is_set():

@@ -117,7 +117,12 @@ def _truncate_postgres(url: str) -> None:
         )
     with engine.begin() as connection:
         connection.execute(text("SET LOCAL lock_timeout = '20s'"))
-        connection.execute(text("TRUNCATE messages, conversations, contacts RESTART IDENTITY CASCADE"))
+        connection.execute(
+            text(
+                "TRUNCATE messages, conversations, contacts, handoffs, handoff_notes, associations, staff, "
+                "audit_events RESTART IDENTITY CASCADE"
+            )
+        )
     engine.dispose()
 
 

@@ -21,8 +21,14 @@ from bot.i18n import Catalogs
 from bot.rasa_setup import model_path
 from bot.redis_server import free_port
 from bot.settings import PROJECT_ROOT
+from tests.fake_twilio import FakeTwilio
 
 pytestmark = pytest.mark.e2e
+
+TWILIO_PUBLIC = "https://bot.example.test"
+TWILIO_ACCOUNT = "AC" + "0" * 32
+TWILIO_TOKEN = "e2e-twilio-auth-token-0123456789"
+TWILIO_NUMBER = "+33700000000"
 
 
 class Person:
@@ -51,7 +57,7 @@ class Person:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+def stack(tmp_path_factory: pytest.TempPathFactory, fake_twilio: FakeTwilio) -> Iterator[dict]:
     if not model_path().exists():
         pytest.fail("no trained model: run `python -m bot setup` first (./test does)")
     data_dir = tmp_path_factory.mktemp("e2e")
@@ -64,6 +70,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         "OUTREACH_NLG_PORT": str(nlg_port),
         "OUTREACH_EXIT_URL": "about:blank",
         "PYTHONPATH": str(PROJECT_ROOT),
+        # SMS through the real twilio client, to the local fake of Twilio's API
+        "OUTREACH_PUBLIC_URL": TWILIO_PUBLIC,
+        "TWILIO_ACCOUNT_SID": TWILIO_ACCOUNT,
+        "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "TWILIO_FROM": TWILIO_NUMBER,
+        "TWILIO_API_BASE": fake_twilio.url,
     }
     output = (data_dir / "run-output.log").open("wb")
     process = subprocess.Popen(
@@ -316,3 +328,128 @@ def test_the_menu_by_numbers_and_more_in_every_language(stack: dict, catalogs: C
         if line.strip()
     )
     assert person.say(more_word) == [catalogs.render("utter_shelter_more", language)]
+
+
+# --- the staff console, in a browser, with a person texting by SMS ----------------------------
+
+
+class Texter:
+    """A person on a basic phone: her SMS reach the gateway as signed Twilio webhooks, the
+    answers are what the real twilio client sent to the fake Twilio API."""
+
+    def __init__(self, base_url: str, twilio: FakeTwilio, number: str) -> None:
+        self.base_url = base_url
+        self.twilio = twilio
+        self.number = number
+        self.sent = 0
+
+    def text(self, body: str) -> None:
+        from twilio.request_validator import RequestValidator
+
+        self.sent += 1
+        params = {
+            "MessageSid": f"SM{self.number[-6:]}{self.sent:026d}",
+            "AccountSid": TWILIO_ACCOUNT,
+            "From": self.number,
+            "To": TWILIO_NUMBER,
+            "Body": body,
+            "NumMedia": "0",
+        }
+        signature = RequestValidator(TWILIO_TOKEN).compute_signature(f"{TWILIO_PUBLIC}/webhooks/twilio", params)
+        response = httpx.post(
+            f"{self.base_url}/webhooks/twilio", data=params, headers={"X-Twilio-Signature": signature}
+        )
+        assert response.status_code == 200, response.text
+
+    def received(self) -> List[str]:
+        return [r["form"]["Body"] for r in list(self.twilio.requests) if r["form"].get("To") == self.number]
+
+    def wait_for(self, expected: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while expected not in self.received():
+            assert time.monotonic() < deadline, f"not received: {expected[:60]!r}; got {self.received()}"
+            time.sleep(0.2)
+
+
+def _demo_account(data_dir: Path, username: str) -> dict:
+    for line in (data_dir / "demo-accounts.txt").read_text().splitlines():
+        if line.startswith(f"{username}\t"):
+            return dict(field.split("=", 1) for field in line.split("\t")[1:])
+    raise AssertionError(f"no demo account {username}")
+
+
+def test_the_console_in_a_browser(stack: dict, browser: object, catalogs: Catalogs, fake_twilio: FakeTwilio) -> None:
+    """Log in with a two-factor code, see a request arrive live, claim it, reply (the SMS goes
+    out through Twilio), see her answer live, release: the bot answers her again."""
+    from datetime import datetime, timezone
+
+    from bot.console.accounts import current_code
+    from bot.handoff.desk import HandoffDesk
+    from bot.handoff.directory import load_directory
+    from bot.handoff.routing import route
+    from bot.handoff.texts import ASK_DEPARTEMENT, CLAIMED, ENDED, REQUESTED_CLOSED, REQUESTED_OPEN
+
+    account = _demo_account(stack["data_dir"], "exemple-paris")
+    page = browser.new_page(locale="fr-FR")  # type: ignore[attr-defined]
+    errors: List[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{stack['url']}/console")
+    assert page.url.endswith("/console/login")
+    page.fill("#username", "exemple-paris")
+    page.fill("#password", account["password"])
+    page.fill("#code", current_code(account["totp"]))
+    page.click("form.login button")
+    page.wait_for_url(f"{stack['url']}/console")
+    assert page.locator("#queue li.request").count() == 0
+
+    person = Texter(stack["url"], fake_twilio, "+33611223344")
+    person.text("je veux parler a quelqu un svp")
+    person.wait_for(catalogs.translate("fr", "handoff_ask_departement", ASK_DEPARTEMENT))
+    person.text("75")
+    # the request appears in the open console, without a reload, with an alert
+    page.locator("#queue li.request").first.wait_for(timeout=30_000)
+    assert page.locator("#alert").is_visible()
+    directory = load_directory(PROJECT_ROOT / "examples" / "associations.example.yml")
+    decision = route(directory, "75", "fr", datetime.now(timezone.utc))
+    paris = decision.association
+    assert paris is not None and paris.slug == "exemple-paris"
+    if decision.open_now:
+        expected = REQUESTED_OPEN.replace("{association}", paris.name)
+    else:
+        assert decision.opens_at is not None
+        day, hour = HandoffDesk.when(decision.opens_at, "fr")
+        expected = REQUESTED_CLOSED.replace("{association}", paris.name).replace("{day}", day).replace("{time}", hour)
+    person.wait_for(expected)
+
+    page.click("#queue li.request a")
+    page.wait_for_selector("#claim")
+    transcript = page.locator("#transcript li.line")
+    assert transcript.first.locator(".text").inner_text() == "je veux parler a quelqu un svp"
+    page.click("#claim")
+    page.wait_for_selector("#reply-text")
+    person.wait_for(CLAIMED.replace("{association}", paris.name))
+
+    page.fill("#reply-text", "Bonjour, je suis Anna. Je vous lis.")
+    page.click("#send")
+    person.wait_for("Bonjour, je suis Anna. Je vous lis.")
+
+    # her answer appears live; her HTML stays text
+    payload = '<img src=x onerror="window.pwned=1">merci <b>beaucoup</b>'
+    person.text(payload)
+    page.locator("#transcript li.user .text", has_text="merci").wait_for(timeout=30_000)
+    assert page.locator("#transcript li.user .text").last.inner_text() == payload
+    assert page.locator("#transcript img").count() == 0 and page.locator("#transcript b").count() == 0
+    assert page.evaluate("window.pwned === undefined")
+
+    # a canned reply shows its text in her language before it is sent
+    page.select_option("#canned", "canned_goodbye")
+    assert page.locator("#canned-preview").is_visible()
+
+    page.click("#release")
+    person.wait_for(catalogs.translate("fr", "handoff_ended", ENDED))
+    person.text("bonjour")
+    person.wait_for(catalogs.render("utter_menu", "fr"))
+    # while Anna held the conversation the bot said nothing: her "merci" got no answer of its own
+    assert catalogs.render("utter_thanks", "fr") not in person.received()
+    assert errors == []
+    page.close()

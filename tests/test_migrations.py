@@ -12,7 +12,17 @@ from sqlalchemy import create_engine, inspect
 from bot.migrate import downgrade, upgrade
 from bot.models import Base
 
-TABLES = {"alembic_version", "contacts", "conversations", "messages", "associations", "handoffs"}
+TABLES = {
+    "alembic_version",
+    "contacts",
+    "conversations",
+    "messages",
+    "associations",
+    "handoffs",
+    "staff",
+    "handoff_notes",
+    "audit_events",
+}
 
 
 def _check(url: str) -> None:
