@@ -33,7 +33,6 @@ from bot.store import ConversationRef, Store
 from tests.fakes import FakeRasa
 from tests.test_router import make_router
 
-pytestmark = pytest.mark.asyncio
 
 PARIS = ZoneInfo("Europe/Paris")
 MONDAY_10H = datetime(2027, 3, 1, 10, 0, tzinfo=PARIS)
@@ -309,3 +308,84 @@ async def test_a_lock_screen_never_shows_the_association(language: str, catalogs
     for source, context in CONTEXTS.items():
         text = fill(catalogs.translate(language, context, source), {"association": name, "day": "x", "time": "y"})
         assert name not in text[:40], (language, context)
+
+
+# --- the plain words (translations/<lang>/signals.yml) -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("je veux parler à quelqu'un", "fr"),
+        ("Je voudrais PARLER A UNE ASSISTANTE SOCIALE svp", "fr"),
+        ("i want to talk to someone please", "en"),
+        ("quiero hablar con alguien", "es"),
+        ("quero falar com uma pessoa", "pt"),
+        ("vreau sa vorbesc cu cineva", "ro"),
+        ("искам да говоря с човек", "bg"),
+        ("我要转人工", "zh"),
+        ("хочу поговорить с человеком", "ru"),
+        ("хочу поговорити з людиною", "uk"),
+        ("bghit nhder m3a chi wa7ed", "ar"),
+    ],
+)
+def test_plain_words_asking_for_a_person(signals: Signals, text: str, language: str) -> None:
+    assert signals.asks_for_human(text) == language
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "mon éducatrice m'a dit d'aller à la préfecture",
+        "my social worker said i need papers",
+        "la asistente social me dijo que fuera al hospital",
+        "il m'appelle tous les jours",
+        "je parle avec personne",
+        "bonjour",
+    ],
+)
+def test_words_that_do_not_ask_for_a_person(signals: Signals, text: str) -> None:
+    assert signals.asks_for_human(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "cancels"),
+    [
+        ("ANNULER", True),
+        ("annuler !", True),
+        ("Cancel.", True),
+        ("取消", True),
+        ("ОТКАЗ", True),
+        ("comment annuler une amende", False),
+        ("получих отказ", False),  # "I got a refusal"
+        ("拉客罪取消了吗", False),  # "has the soliciting offence been abolished?"
+        ("", False),
+    ],
+)
+def test_cancel_is_the_whole_message(signals: Signals, text: str, cancels: bool) -> None:
+    assert signals.cancels(text) is cancels
+
+
+def test_no_training_example_of_another_intent_asks_for_a_person(signals: Signals) -> None:
+    """The plain words win over the model: they must never catch what the model answers
+    otherwise (every training example and held-out story of the other intents)."""
+    import yaml
+
+    from bot.settings import PROJECT_ROOT
+
+    caught = []
+    for language in SUPPORTED_LANGUAGES:
+        data = yaml.safe_load((PROJECT_ROOT / "nlu_data" / language / "nlu.yml").read_text(encoding="utf-8"))
+        for block in data["nlu"]:
+            if block.get("intent") in (None, "ask_human"):
+                continue
+            for line in str(block.get("examples", "")).splitlines():
+                example = line.strip().removeprefix("- ").strip()
+                if example and signals.asks_for_human(example):
+                    caught.append((language, block["intent"], example))
+        stories = yaml.safe_load((PROJECT_ROOT / "tests" / "stories" / f"test_{language}.yml").read_text("utf-8"))
+        for story in stories["stories"]:
+            for step in story["steps"]:
+                if "user" in step and step.get("intent") != "ask_human" and signals.asks_for_human(step["user"]):
+                    caught.append((language, step.get("intent"), step["user"].strip()))
+    assert caught == []

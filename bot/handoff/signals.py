@@ -19,8 +19,6 @@ from bot.language import fold
 
 _PUNCTUATION = re.compile(r"[^\w\s]", re.UNICODE)
 _CJK = re.compile(r"[\u3400-\u9fff]")
-# "cancel" must be (almost) the whole message: "comment annuler une OQTF ?" is a question
-MAX_CANCEL_WORDS = 4
 
 
 def folded(text: str) -> str:
@@ -55,8 +53,8 @@ class Signals:
         return next((language for language, phrase in self.human if _contains(message, phrase)), None)
 
     def cancels(self, text: str) -> bool:
-        """True if ``text`` is a short message withdrawing a request."""
+        """True if the whole of ``text`` is a word that withdraws a request (as the answers
+        ask her to write it): "comment annuler une OQTF ?", "получих отказ" (a refusal) or
+        "拉客罪取消了吗" are questions, not cancellations."""
         message = folded(text)
-        if not message or (len(message.split()) > MAX_CANCEL_WORDS and not _CJK.search(message)):
-            return False
-        return any(_contains(message, phrase) for _language, phrase in self.cancel)
+        return bool(message) and any(message.replace(" ", "") == phrase.replace(" ", "") for _l, phrase in self.cancel)
