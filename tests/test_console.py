@@ -291,6 +291,7 @@ async def test_staff_of_one_association_never_reach_another_s_conversations(worl
             assert (await anna.api("GET", path)).status_code == 404, path
         for action, body in [
             ("claim", {}),
+            ("takeover", {}),
             ("reply", {"text": "x"}),
             ("note", {"text": "x"}),
             ("release", {}),
@@ -376,3 +377,30 @@ async def _has(person: Person, author: str, text: str) -> bool:
 async def _transcript_has(console: Console, handoff: int, text: str) -> bool:
     data = (await console.api("GET", f"/handoffs/{handoff}")).json()
     return text in [line["text"] for line in data["transcript"]]
+
+
+async def test_a_colleague_can_take_over_a_conversation_left_held(world: World) -> None:
+    """Anna went home holding a conversation: Carla, of the same association, takes it over
+    so that the person is not left with a silent bot."""
+    world.account("anna", "staff", "asso-a")
+    world.account("carla", "mediator", "asso-a")
+    async with contextlib.AsyncExitStack() as stack:
+        anna = await world.console(stack, "anna")
+        carla = await world.console(stack, "carla")
+        person = await Person(await stack.enter_async_context(world.client())).start()
+        handoff = await request_for(world, person, "asso-a")
+        assert (await anna.api("POST", f"/handoffs/{handoff}/claim")).status_code == 200
+        assert (await anna.api("POST", f"/handoffs/{handoff}/takeover")).status_code == 409  # hers already
+        page = (await carla.http.get(f"/console/handoffs/{handoff}")).text
+        assert 'id="takeover"' in page and 'id="send"' not in page
+        response = await carla.http.post(f"/console/handoffs/{handoff}/takeover", data={"csrf": carla.csrf})
+        assert response.status_code == 303
+        assert 'id="send"' in (await carla.http.get(response.headers["location"])).text
+        assert (await anna.api("POST", f"/handoffs/{handoff}/reply", {"text": "encore là"})).status_code == 409
+        assert (
+            await carla.api("POST", f"/handoffs/{handoff}/reply", {"text": "Je prends le relais."})
+        ).status_code == 200
+        await until(lambda: _has(person, "staff", "Je prends le relais."))
+        assert "encore là" not in await person.texts("staff")
+    events = [(e.actor, e.action, e.detail) for e in world.audit.recent() if e.action == "takeover"]
+    assert events == [("carla", "takeover", "from anna")]

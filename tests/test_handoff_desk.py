@@ -33,7 +33,6 @@ from bot.store import ConversationRef, Store
 from tests.fakes import FakeRasa
 from tests.test_router import make_router
 
-
 PARIS = ZoneInfo("Europe/Paris")
 MONDAY_10H = datetime(2027, 3, 1, 10, 0, tzinfo=PARIS)
 SATURDAY_10H = datetime(2027, 3, 6, 10, 0, tzinfo=PARIS)

@@ -67,6 +67,7 @@ OUTCOME_NAMES = {
 # what a page says after an action (the address names a key, never a text of its own)
 DONE = {
     "claimed": "Conversation prise en charge : le bot se tait.",
+    "taken_over": "Vous avez repris la conversation : c'est vous qui répondez maintenant.",
     "sent": "Message envoyé.",
     "noted": "Note enregistrée.",
     "released": "Conversation rendue au bot.",
@@ -248,6 +249,13 @@ def console_routes(services: Any) -> list:
                 raise ConsoleError(409, "taken", "Quelqu'un a pris cette demande avant vous.")
             await record(current, "claim", ref)
             return "claimed"
+        if action == "takeover":
+            if ref.state != CLAIMED or ref.claimed_by == staff:
+                raise ConsoleError(409, "not_held", "Cette conversation n'est pas tenue par une autre personne.")
+            if not await desk.take_over(ref, staff):
+                raise ConsoleError(409, "moved", "La conversation a changé entre-temps : rechargez.")
+            await record(current, "takeover", ref, f"from {ref.claimed_by}")
+            return "taken_over"
         if action == "reply":
             text = str(params.get("text") or "").strip()
             canned = str(params.get("canned") or "").strip()

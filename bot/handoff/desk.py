@@ -200,6 +200,12 @@ class HandoffDesk:
         await self.publish(ref.association, "claimed", ref.id)
         return True
 
+    async def take_over(self, ref: HandoffRef, staff: str) -> bool:
+        if not await self.store.run(self.handoffs.take_over, ref.id, staff, ref.association):
+            return False
+        await self.publish(ref.association, "claimed", ref.id)
+        return True
+
     async def reply(self, ref: HandoffRef, staff: str, text: str) -> Optional[int]:
         message_id = await self.store.run(self.handoffs.staff_reply, ref.id, staff, ref.association, text)
         if message_id is None:

@@ -164,6 +164,13 @@ class HandoffStore:
             handoff_id, (REQUESTED,), CLAIMED, CLAIMED, association, staff, claimed_by=staff, claimed_at=utcnow()
         )
 
+    def take_over(self, handoff_id: int, staff: str, association: str) -> bool:
+        """A colleague of the same association takes a conversation someone else holds (she
+        went home, her session ended): the person must never be left with a silent bot."""
+        return self._move(
+            handoff_id, (CLAIMED,), CLAIMED, CLAIMED, association, None, claimed_by=staff, claimed_at=utcnow()
+        )
+
     def release(self, handoff_id: int, staff: str, association: str) -> bool:
         """Give the conversation back to the bot."""
         return self._move(handoff_id, (CLAIMED,), RELEASED, "bot", association, staff, ended_at=utcnow())
