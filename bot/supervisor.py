@@ -1,7 +1,7 @@
 """One command for a local run: a private Redis if none is configured, the database
-migrated, the catalogs compiled, then the action server, Rasa and the workers (router, sender,
-Telegram polling) as child processes, and the gateway (web chat, webhooks, NLG endpoint) in
-this process. The gateway answers providers at once; the workers' database and model work never
+migrated, the catalogs compiled, then the action server, Rasa, the workers (router, sender,
+Telegram polling) and the NLG endpoint as child processes, and the gateway (web chat, webhooks,
+staff console) in this process. The gateway answers providers at once; the workers' database and model work never
 holds it up (they do not share its event loop or its interpreter lock)."""
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from bot.crypto import Vault
 from bot.db import make_engine, make_sessionmaker
 from bot.i18n import compile_catalogs
 from bot.migrate import upgrade
-from bot.nlg import create_nlg_app
 from bot.rasa_setup import model_path, rasa_bin, write_endpoints
 from bot.redis_server import PrivateRedis
 from bot.settings import PROJECT_ROOT, Settings, with_local_keys
@@ -170,22 +169,23 @@ async def run_local(settings: Settings, rasa_port: int = 5005, action_port: int 
                 run_dir / "workers.log",
                 worker_env,
             ),
+            Child(
+                "NLG endpoint",
+                [sys.executable, "-m", "bot", "nlg"],
+                run_dir / "nlg.log",
+                worker_env,
+            ),
         ]
         for child in children:
             print(f"• starting the {child.name} (log: {_shown_path(child.log_path)})", flush=True)
             child.start()
         services = build_services(settings)
         gateway = _server(create_app(settings, services=services, run_workers=False), settings.host, settings.port)
-        nlg = _server(
-            create_nlg_app(services.catalogs, settings.keys.nlg_token, settings.default_language),  # type: ignore[union-attr]
-            settings.nlg_host,
-            settings.nlg_port,
-        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        serving = [asyncio.create_task(gateway.serve()), asyncio.create_task(nlg.serve())]
+        serving = [asyncio.create_task(gateway.serve())]
         print("• waiting for Rasa to load the model (about 30 s)", flush=True)
         started = time.monotonic()
         while not stop.is_set():
@@ -224,7 +224,6 @@ async def run_local(settings: Settings, rasa_port: int = 5005, action_port: int 
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
         gateway.should_exit = True
-        nlg.should_exit = True
         await asyncio.gather(*serving, return_exceptions=True)
         return exit_code
     finally:
