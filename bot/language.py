@@ -34,6 +34,24 @@ LINGUA_NAMES = {
 }
 
 
+_LANGUAGE_SCRIPTS = {"ru": "CYRILLIC", "uk": "CYRILLIC", "bg": "CYRILLIC", "ar": "ARABIC", "zh": "CJK"}
+
+
+def _script(text: str) -> Optional[str]:
+    """The script of at least 80% of the letters of ``text`` (CYRILLIC, ARABIC, CJK, LATIN)."""
+    counts: Dict[str, int] = {}
+    for character in text:
+        if character.isalpha():
+            name = unicodedata.name(character, "")
+            script = name.split(" ", 1)[0]
+            counts[script] = counts.get(script, 0) + 1
+    total = sum(counts.values())
+    if not total:
+        return None
+    script, count = max(counts.items(), key=lambda item: item[1])
+    return script if count >= 0.8 * total else None
+
+
 def _is_han(character: str) -> bool:
     return "\u4e00" <= character <= "\u9fff" or "\u3400" <= character <= "\u4dbf"
 
@@ -138,7 +156,14 @@ class LanguageChooser:
             return current or self.default
         if current is None:
             sure = confidence >= self.FIRST_CONFIDENCE and margin >= self.FIRST_MARGIN
-            return detected if sure else self.default
+            if sure:
+                return detected
+            # unsure between languages of one script (Russian or Ukrainian?): the likeliest of
+            # them is still closer to her than a default she may not read at all
+            script = _script(text)
+            if script is not None and script != _script(self.default) and _LANGUAGE_SCRIPTS.get(detected) == script:
+                return detected
+            return self.default
         clear = confidence >= self.SWITCH_CONFIDENCE and margin >= self.SWITCH_MARGIN
         # Chinese is written without spaces: each character counts as a word here
         units = len(words) + sum(1 for c in text if _is_han(c)) - sum(1 for w in words if _is_han(w[0]))

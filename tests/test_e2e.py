@@ -312,6 +312,22 @@ def test_every_language_is_understood_and_answered_in_it(stack: dict, catalogs: 
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
+def test_asking_for_a_person_is_understood_in_every_language(stack: dict, catalogs: Catalogs, language: str) -> None:
+    """Held-out ways of asking for a person (plain words or the model): the département question
+    comes back, in her language (the example associations serve particular départements)."""
+    import yaml
+
+    from bot.handoff.texts import ASK_DEPARTEMENT
+
+    stories = yaml.safe_load((PROJECT_ROOT / "tests" / "stories" / f"test_{language}.yml").read_text())
+    asks = [s["steps"][0]["user"].strip() for s in stories["stories"] if s["steps"][0].get("intent") == "ask_human"]
+    assert len(asks) >= 8
+    expected = catalogs.translate(language, "handoff_ask_departement", ASK_DEPARTEMENT)
+    wrong = [(text, answer) for text in asks[:4] if (answer := Person(stack["url"]).say(text)) != [expected]]
+    assert wrong == []
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
 def test_the_menu_by_numbers_and_more_in_every_language(stack: dict, catalogs: Catalogs, language: str) -> None:
     import yaml
 

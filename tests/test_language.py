@@ -127,3 +127,36 @@ def test_a_chinese_sentence_switches_an_established_conversation() -> None:
     assert chooser.choose("我没有身份", "es") == "zh"
     assert chooser.choose("你好", "zh") == "zh"
     assert chooser.choose("好", "es") == "es"  # one character is too little to switch
+
+
+@pytest.fixture(scope="module")
+def all_languages() -> LanguageChooser:
+    from bot.settings import SUPPORTED_LANGUAGES
+
+    chooser = LanguageChooser(SUPPORTED_LANGUAGES, "fr")
+    chooser.warm_up()
+    return chooser
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("хочу поговорить по телефону с кем-то из вас", "ru"),
+        ("хочу поговорити з людиною", "uk"),
+        ("eres robot? pasame con una persona real", "es"),
+    ],
+)
+def test_first_messages_asking_for_a_person(all_languages: LanguageChooser, text: str, expected: str) -> None:
+    assert all_languages.choose(text, None) == expected
+
+
+def test_an_unsure_first_message_in_another_script_is_not_answered_in_the_default() -> None:
+    """Russian or Ukrainian, the detector cannot tell: either is closer to her than French."""
+    from bot.settings import SUPPORTED_LANGUAGES
+
+    chooser = LanguageChooser(SUPPORTED_LANGUAGES, "fr", markers={})
+    text = "хочу поговорить по телефону с кем-то из вас"
+    detected, confidence, margin = chooser._detect(text)
+    assert margin < LanguageChooser.FIRST_MARGIN  # the detector is unsure
+    assert detected in {"ru", "uk", "bg"}
+    assert chooser.choose(text, None) == detected
