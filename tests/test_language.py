@@ -156,7 +156,7 @@ def test_an_unsure_first_message_in_another_script_is_not_answered_in_the_defaul
 
     chooser = LanguageChooser(SUPPORTED_LANGUAGES, "fr", markers={})
     text = "хочу поговорить по телефону с кем-то из вас"
-    detected, confidence, margin = chooser._detect(text)
+    detected, _confidence, margin = chooser._detect(text)
     assert margin < LanguageChooser.FIRST_MARGIN  # the detector is unsure
     assert detected in {"ru", "uk", "bg"}
     assert chooser.choose(text, None) == detected
