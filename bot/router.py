@@ -187,6 +187,8 @@ class Router:
             language = await self.store.run(self.chooser.choose, message.text, conversation.language)
         if language != conversation.language:
             await self.store.run(self.store.set_language, conversation.contact_id, language)
+            if self.desk is not None and conversation.state != "bot":
+                await self.desk.language_changed(conversation.id, language)
         if conversation.state == HUMAN_HOLDS:
             # a staff member holds the conversation: the bot says nothing, the console shows it
             await self.store.run(self.store.complete_inbound, message.id, [], language)
@@ -229,7 +231,7 @@ class Router:
         texts = [str(reply["text"]) for reply in replies if reply.get("text")]
         asked = any(isinstance(r.get("custom"), dict) and r["custom"].get("handoff") == "request" for r in replies)
         if asked and self.desk is not None:
-            texts += await self.desk.request(conversation, language, departements.find(message.text))
+            texts += await self.desk.request(conversation, language, departements.stated(message.text))
         return texts
 
     async def _answer_notice(self, message: Inbound, notice: str, language: str) -> None:

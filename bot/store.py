@@ -307,6 +307,13 @@ class Store:
             if inbound is None:
                 return []
             _touch(session, int(inbound.conversation_id), utcnow())
+            state = session.execute(
+                select(Conversation.state).where(Conversation.id == inbound.conversation_id)
+            ).scalar_one_or_none()
+            if state == "claimed":
+                # a staff member took the conversation while this answer was being made: the
+                # bot says nothing more (she has been told a person is there)
+                replies = []
             ids: List[int] = []
             for seq, text in enumerate(replies):
                 existing = session.execute(
@@ -618,21 +625,20 @@ class TranscriptLine:
 
 
 def transcript(
-    sessions: sessionmaker[Session], vault: Vault, conversation_id: int, limit: int = 500
+    sessions: sessionmaker[Session],
+    vault: Vault,
+    conversation_id: int,
+    until: Optional[datetime] = None,
+    limit: int = 500,
 ) -> List[TranscriptLine]:
-    """Everything of a conversation, the bot's part included, oldest first (for the staff
-    of the association that holds it: every call is audited by the console)."""
+    """A conversation, the bot's part included, oldest first, up to ``until`` (the end of an
+    ended request: what came after, perhaps with another association, is not its business).
+    For the staff of the association of the request; every call is audited by the console."""
+    query = select(Message).where(Message.conversation_id == conversation_id)
+    if until is not None:
+        query = query.where(Message.created_at <= until)
     with sessions() as session:
-        rows = (
-            session.execute(
-                select(Message)
-                .where(Message.conversation_id == conversation_id)
-                .order_by(Message.id.desc())
-                .limit(limit)
-            )
-            .scalars()
-            .all()
-        )
+        rows = session.execute(query.order_by(Message.id.desc()).limit(limit)).scalars().all()
         return [
             TranscriptLine(
                 id=int(m.id),

@@ -404,3 +404,56 @@ async def test_a_colleague_can_take_over_a_conversation_left_held(world: World) 
         assert "encore là" not in await person.texts("staff")
     events = [(e.actor, e.action, e.detail) for e in world.audit.recent() if e.action == "takeover"]
     assert events == [("carla", "takeover", "from anna")]
+
+
+async def test_an_ended_request_shows_nothing_of_what_came_after(world: World) -> None:
+    """A held her, released her; later she asked again and B took her. A, reopening its ended
+    request, sees neither her later messages nor B's replies or notes."""
+    world.account("anna", "staff", "asso-a")
+    world.account("boris", "staff", "asso-b")
+    async with contextlib.AsyncExitStack() as stack:
+        anna = await world.console(stack, "anna")
+        boris = await world.console(stack, "boris")
+        person = await Person(await stack.enter_async_context(world.client())).start()
+        first = await request_for(world, person, "asso-a")
+        assert (await anna.api("POST", f"/handoffs/{first}/claim")).status_code == 200
+        assert (await anna.api("POST", f"/handoffs/{first}/note", {"text": "note de A"})).status_code == 200
+        assert (await anna.api("POST", f"/handoffs/{first}/release")).status_code == 200
+        await until(lambda: _has(person, "bot", ENDED))
+        await person.say("un secret pour B seulement")
+        second = await request_for(world, person, "asso-b")
+        assert (await boris.api("POST", f"/handoffs/{second}/claim")).status_code == 200
+        assert (await boris.api("POST", f"/handoffs/{second}/note", {"text": "note de B"})).status_code == 200
+        assert (await boris.api("POST", f"/handoffs/{second}/reply", {"text": "Boris ici"})).status_code == 200
+        await until(lambda: _has(person, "staff", "Boris ici"))
+        seen_by_a = (await anna.api("GET", f"/handoffs/{first}")).json()
+        texts = [line["text"] for line in seen_by_a["transcript"]]
+        assert "un secret pour B seulement" not in texts and "Boris ici" not in texts
+        assert [n["text"] for n in seen_by_a["notes"]] == ["note de A"]
+        page = (await anna.http.get(f"/console/handoffs/{first}")).text
+        assert "un secret pour B" not in page and "note de B" not in page
+        seen_by_b = (await boris.api("GET", f"/handoffs/{second}")).json()
+        assert [n["text"] for n in seen_by_b["notes"]] == ["note de B"]
+
+
+async def test_a_typed_message_and_a_canned_reply_are_not_sent_together(world: World) -> None:
+    world.account("anna", "staff", "asso-a")
+    async with contextlib.AsyncExitStack() as stack:
+        anna = await world.console(stack, "anna")
+        person = await Person(await stack.enter_async_context(world.client())).start()
+        handoff = await request_for(world, person, "asso-a")
+        assert (await anna.api("POST", f"/handoffs/{handoff}/claim")).status_code == 200
+        both = await anna.api("POST", f"/handoffs/{handoff}/reply", {"text": "mon texte", "canned": "canned_hello"})
+        assert both.status_code == 422
+        assert await person.texts("staff") == []
+
+
+async def test_logging_out_needs_the_token_and_ends_the_session(world: World) -> None:
+    world.account("anna", "staff", "asso-a")
+    async with contextlib.AsyncExitStack() as stack:
+        anna = await world.console(stack, "anna")
+        assert (await anna.http.post("/console/logout", data={"csrf": "forged"})).status_code == 403
+        assert (await anna.api("GET", "/me")).status_code == 200
+        response = await anna.http.post("/console/logout", data={"csrf": anna.csrf})
+        assert response.status_code == 303
+        assert (await anna.api("GET", "/me")).status_code == 401

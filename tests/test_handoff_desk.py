@@ -27,6 +27,7 @@ from bot.handoff.texts import (
 )
 from bot.i18n import Catalogs, fill
 from bot.language import LanguageChooser
+from bot.models import Handoff as HandoffModel
 from bot.router import Router
 from bot.settings import SUPPORTED_LANGUAGES
 from bot.store import ConversationRef, Store
@@ -147,7 +148,13 @@ async def test_an_unclear_answer_is_asked_again_once_then_taken_as_a_question(
     setup.use(association("paris", ["75"], ["fr"]), association("national", ["*"], ["fr"]))
     conv = conversation(store)
     await setup.say(conv, "je veux parler à une vraie personne")
-    assert await setup.say(conv, "euh") == [setup.text(DEPARTEMENT_AGAIN)]
+    # a wrong number is asked again; words may be a question: the model answers them too
+    assert await setup.say(conv, "999") == [setup.text(DEPARTEMENT_AGAIN)]
+    await setup.redis.set(f"outreach:handoff:departement:{conv.id}", "0")
+    assert await setup.say(conv, "il est la, j ai peur") == [
+        setup.text(DEPARTEMENT_AGAIN),
+        "reply 0 to il est la, j ai peur",
+    ]
     answers = await setup.say(conv, "ou dormir ce soir")
     assert answers == [setup.text(REQUESTED_OPEN, association="Asso national"), "reply 0 to ou dormir ce soir"]
 
@@ -156,7 +163,7 @@ async def test_out_of_hours_she_is_told_when_and_the_request_waits(setup: Setup,
     setup.use(association("paris", ["75"], ["fr", "en"]))
     setup.now = SATURDAY_10H
     conv = conversation(store)
-    answers = await setup.say(conv, "i want to talk to a real person, i am in 75")
+    answers = await setup.say(conv, "i want to talk to a real person, i am in paris 75011")
     day, time = HandoffDesk.when(datetime(2027, 3, 8, 9, 0, tzinfo=PARIS), "en")
     assert (day, time) == ("Monday, March 8", "9:00 AM")
     assert answers == [setup.text(REQUESTED_CLOSED, "en", association="Asso paris", day=day, time=time)]
@@ -388,3 +395,77 @@ def test_no_training_example_of_another_intent_asks_for_a_person(signals: Signal
                 if "user" in step and step.get("intent") != "ask_human" and signals.asks_for_human(step["user"]):
                     caught.append((language, step.get("intent"), step["user"].strip()))
     assert caught == []
+
+
+async def test_an_age_in_the_request_is_not_a_departement(setup: Setup, store: Store) -> None:
+    setup.use(association("paris", ["75", "93"], ["fr"]), association("charente", ["16"], ["fr"]))
+    conv = conversation(store)
+    assert await setup.say(conv, "je veux parler a quelqu un, j ai 16 ans") == [setup.text(ASK_DEPARTEMENT)]
+    assert open_request(setup, conv) is None
+
+
+async def test_cancelling_at_the_departement_question_opens_nothing(setup: Setup, store: Store) -> None:
+    setup.use(association("paris", ["75"], ["fr"]), association("national", ["*"], ["fr"]))
+    conv = conversation(store)
+    await setup.say(conv, "je veux parler à une vraie personne")
+    assert await setup.say(conv, "annuler") == [setup.text(CANCELLED)]
+    assert open_request(setup, conv) is None
+    assert await setup.say(conv, "75") == ["reply 0 to 75"]  # a menu choice again, not an answer
+
+
+async def test_her_request_follows_her_language(setup: Setup, store: Store) -> None:
+    setup.use(association("national", ["*"], ["fr", "en"]))
+    conv = conversation(store)
+    await setup.say(conv, "je veux parler à une vraie personne")
+    assert open_request(setup, conv).language == "fr"
+    await setup.say(conv, "sorry I do not speak french, can you write in english please")
+    assert open_request(setup, conv).language == "en"
+
+
+async def test_a_held_conversation_left_unanswered_is_alerted(setup: Setup, store: Store, redis: Redis) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from bot.models import Message
+
+    setup.use(association("national", ["*"], ["fr"]))
+    conv = conversation(store)
+    await setup.say(conv, "je veux parler à une vraie personne")
+    request = open_request(setup, conv)
+    assert setup.handoffs.claim(request.id, "anna", "national")
+    await setup.say(conv, "vous etes la ?")
+    assert await setup.desk.alert_unanswered(timedelta(minutes=10)) == 0  # she has just written
+    from bot.models import utcnow
+
+    with store.sessions() as session:  # she was taken 15 minutes ago and wrote 12 minutes ago
+        now = utcnow()
+        session.execute(
+            update(HandoffModel).where(HandoffModel.id == request.id).values(claimed_at=now - timedelta(minutes=15))
+        )
+        last = max(m.id for m in store.messages_after(conv.id, 0) if m.author == "user")
+        session.execute(update(Message).where(Message.id == last).values(created_at=now - timedelta(minutes=12)))
+        session.commit()
+    assert await setup.desk.alert_unanswered(timedelta(minutes=10)) == 1
+    assert await setup.desk.alert_unanswered(timedelta(minutes=10)) == 0  # not again at once
+    # once the staff member answers, nothing is due
+    assert setup.handoffs.staff_reply(request.id, "anna", "national", "Je suis là.") is not None
+    with store.sessions() as session:
+        session.execute(update(HandoffModel).where(HandoffModel.id == request.id).values(last_alert_at=None))
+        session.commit()
+    assert await setup.desk.alert_unanswered(timedelta(minutes=10)) == 0
+
+
+def test_no_bot_answer_once_a_person_holds_the_conversation(store: Store) -> None:
+    """A staff member claims it while the model is answering: the answer is not sent."""
+    from sqlalchemy import update
+
+    from bot.models import Conversation
+
+    conv = conversation(store, "claimed-late")
+    message_id, _ = store.record_inbound(conv, "late-1", "bonjour")
+    with store.sessions() as session:
+        session.execute(update(Conversation).where(Conversation.id == conv.id).values(state=CLAIMED))
+        session.commit()
+    assert store.complete_inbound(message_id, ["réponse du bot"], "fr") == []
+    assert [m.author for m in store.messages_after(conv.id, 0)] == ["user"]

@@ -1,8 +1,10 @@
 """Staff accounts: argon2 password hashes, two-factor codes (TOTP), roles, associations.
 
-Roles: ``staff`` and ``mediator`` work on the conversations of their association (a mediator
-also sees the translation status); ``admin`` also manages the directory, the accounts and reads
-the audit log. Nobody, admin included, sees another association's conversations.
+Roles: ``staff`` and ``mediator`` work on the conversations of their association; ``admin`` is
+the deployment's administrator: the directory, every association's accounts and the whole audit
+log. In the console nobody, admin included, reads another association's conversations; an admin
+could create an account in another association (as any system administrator could), which is
+why every account creation is an audit event. Give the role to as few people as possible.
 """
 
 from __future__ import annotations

@@ -259,6 +259,8 @@ def console_routes(services: Any) -> list:
         if action == "reply":
             text = str(params.get("text") or "").strip()
             canned = str(params.get("canned") or "").strip()
+            if text and canned:
+                raise ConsoleError(422, "both", "Envoyez soit votre message, soit une réponse type, pas les deux.")
             if canned:
                 known = {item["name"]: item for item in canned_for(ref.language)}
                 if canned not in known:
@@ -302,7 +304,7 @@ def console_routes(services: Any) -> list:
 
     async def conversation_data(ref: HandoffRef) -> Dict[str, Any]:
         conversation = await store.run(store.conversation, ref.conversation_id)
-        lines = await store.run(transcript, store.sessions, store.vault, ref.conversation_id)
+        lines = await store.run(transcript, store.sessions, store.vault, ref.conversation_id, ref.ended_at)
         notes = await store.run(desk.handoffs.notes, ref.id)
         return {
             "handoff": _handoff_json(ref),
@@ -374,7 +376,12 @@ def console_routes(services: Any) -> list:
         current = await visit(request)
         if current is not None:
             form = await form_of(request)
-            check_csrf(current, form.get("csrf"))
+            try:
+                check_csrf(current, form.get("csrf"))
+            except ConsoleError as problem:
+                return page(
+                    "error.html", status=problem.status, message=problem.message, me=current.staff, csrf=current.csrf
+                )
             await sessions.close(current.token)
             await record(current, "logout")
         response = RedirectResponse("/console/login", status_code=303)

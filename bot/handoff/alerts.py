@@ -1,4 +1,5 @@
-"""A worker that alerts the consoles again about requests nobody has claimed in time."""
+"""A worker that alerts the consoles again about requests nobody has claimed in time, and
+about held conversations where she has waited for a reply as long."""
 
 from __future__ import annotations
 
@@ -22,5 +23,6 @@ class HandoffAlerts:
             await asyncio.sleep(self.every_s)
             try:
                 await self.desk.alert_unclaimed(self.unclaimed_after)
+                await self.desk.alert_unanswered(self.unclaimed_after)
             except Exception as error:  # keep alerting whatever happens
                 log.warning("unclaimed-request alert failed (%s)", type(error).__name__)

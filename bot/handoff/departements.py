@@ -42,3 +42,26 @@ def find(text: str) -> Optional[str]:
         if token in DEPARTEMENTS:
             found.add(token)
     return found.pop() if len(found) == 1 else None
+
+
+# In a sentence that is not an answer to the question, a number is a département only after a
+# word that says so ("dans le 93", "département 75"); "j'ai 16 ans" or "I am 17" is an age.
+_STATED = re.compile(
+    r"(?:dans le|departement|département|dept|dep)\.?\s*(2[ab]|9[78][0-9]|[0-9]{1,2})(?![0-9a-z])", re.IGNORECASE
+)
+
+
+def stated(text: str) -> Optional[str]:
+    """The one département a sentence states: a postal code, or a number after "dans le",
+    "département", "dép."; None otherwise (then she is asked)."""
+    found = set()
+    for match in _POSTAL.finditer(text):
+        departement = from_postal_code(match.group(1))
+        if departement:
+            found.add(departement)
+    for match in _STATED.finditer(_POSTAL.sub(" ", text)):
+        token = match.group(1).upper()
+        token = token.zfill(2) if token.isdigit() and len(token) == 1 else token
+        if token in DEPARTEMENTS:
+            found.add(token)
+    return found.pop() if len(found) == 1 else None

@@ -55,6 +55,7 @@ BABEL_LOCALES = {"pt": "pt_BR", "zh": "zh_Hans_CN"}
 DEPARTEMENT_TTL_S = 900
 FLAGS_TTL_S = 7 * 24 * 3600
 NOT_SAYING = {"0", "00"}
+_NUMBERISH = re.compile(r"^[\s0-9a-bA-B.,#-]*$")  # a wrong number is an answer, not a question
 _WEEKDAY = re.compile(r"(?<!')E{1,4}|c{3,4}")
 _MONTH = re.compile(r"(?<!M)M{3}(?!M)")
 _SPACES = re.compile(r"[\u00a0\u202f\u2009]")
@@ -107,12 +108,17 @@ class HandoffDesk:
         question, a cancellation, plain words asking for a person. None: not for the desk."""
         key = _departement_key(conversation.id)
         attempts = await self.redis.get(key)
+        if attempts is not None and self.signals.cancels(message.text):
+            # she changed her mind while asked her département: no request
+            await self.redis.delete(key)
+            return Answer([self._say(CANCELLED, language)])
         if attempts is not None:
             return await self._departement_answer(message, conversation, language, int(attempts))
         if conversation.state == REQUESTED and self.signals.cancels(message.text):
-            return Answer(await self.cancel(conversation.id, language))
+            answer = await self.cancel(conversation.id, language)
+            return Answer(answer) if answer else None
         if self.signals.asks_for_human(message.text):
-            return Answer(await self.request(conversation, language, departements.find(message.text)))
+            return Answer(await self.request(conversation, language, departements.stated(message.text)))
         return None
 
     async def _departement_answer(
@@ -123,7 +129,8 @@ class HandoffDesk:
         refused = message.text.strip() in NOT_SAYING
         if said is None and not refused and attempts < 1:
             await self.redis.set(key, "1", ex=DEPARTEMENT_TTL_S)
-            return Answer([self._say(DEPARTEMENT_AGAIN, language)])
+            # what she wrote instead may be a question (or danger): the model answers it too
+            return Answer([self._say(DEPARTEMENT_AGAIN, language)], then_model=not _NUMBERISH.match(message.text))
         await self.redis.delete(key)
         texts = await self.request(conversation, language, said, departement_asked=True)
         # a second answer that is no département is taken as a question of its own
@@ -181,6 +188,13 @@ class HandoffDesk:
         if ref is not None:
             await self.publish(ref.association, "flag", ref.id)
 
+    async def language_changed(self, conversation_id: int, language: str) -> None:
+        """She writes in another language now: her open request follows, so that what she is
+        told and the canned replies come in it."""
+        ref = await self.store.run(self.handoffs.set_language, conversation_id, language)
+        if ref is not None:
+            await self.publish(ref.association, "language", ref.id)
+
     async def conversation_event(self, conversation_id: int, event: str = "message") -> None:
         """Tell the consoles that a conversation with an open request has something new."""
         ref = await self.store.run(self.handoffs.open_for, conversation_id)
@@ -201,7 +215,7 @@ class HandoffDesk:
         return True
 
     async def take_over(self, ref: HandoffRef, staff: str) -> bool:
-        if not await self.store.run(self.handoffs.take_over, ref.id, staff, ref.association):
+        if not await self.store.run(self.handoffs.take_over, ref.id, staff, ref.association, ref.claimed_by):
             return False
         await self.publish(ref.association, "claimed", ref.id)
         return True
@@ -236,6 +250,16 @@ class HandoffDesk:
             await self.publish(ref.association, "alert", ref.id)
         if due:
             log.info("%d request(s) still unclaimed: consoles alerted again", len(due))
+        return len(due)
+
+    async def alert_unanswered(self, unanswered_for: timedelta) -> int:
+        """Alert the consoles about held conversations where she has waited for a reply for
+        ``unanswered_for``: a colleague can take over."""
+        due = await self.store.run(self.handoffs.due_for_unanswered_alert, unanswered_for)
+        for ref in due:
+            await self.publish(ref.association, "alert", ref.id)
+        if due:
+            log.info("%d held conversation(s) without a reply: consoles alerted", len(due))
         return len(due)
 
     async def _tell(self, ref: HandoffRef, source: str, **values: object) -> None:

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import List, Optional
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.crypto import Vault
-from bot.models import Contact, Conversation, Handoff, HandoffNote, utcnow
+from bot.models import Contact, Conversation, Handoff, HandoffNote, Message, utcnow
 from bot.store import new_outbound
 
 REQUESTED = "requested"
@@ -44,6 +44,7 @@ class HandoffRef:
     minor: bool
     claimed_by: Optional[str]
     requested_at: datetime
+    ended_at: Optional[datetime] = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ def _ref(row: Handoff) -> HandoffRef:
         minor=bool(row.minor),
         claimed_by=row.claimed_by,
         requested_at=row.requested_at,
+        ended_at=row.ended_at,
     )
 
 
@@ -164,12 +166,24 @@ class HandoffStore:
             handoff_id, (REQUESTED,), CLAIMED, CLAIMED, association, staff, claimed_by=staff, claimed_at=utcnow()
         )
 
-    def take_over(self, handoff_id: int, staff: str, association: str) -> bool:
-        """A colleague of the same association takes a conversation someone else holds (she
-        went home, her session ended): the person must never be left with a silent bot."""
-        return self._move(
-            handoff_id, (CLAIMED,), CLAIMED, CLAIMED, association, None, claimed_by=staff, claimed_at=utcnow()
-        )
+    def take_over(self, handoff_id: int, staff: str, association: str, holder: str) -> bool:
+        """A colleague of the same association takes a conversation ``holder`` holds (she went
+        home, her session ended): the person must never be left with a silent bot. False if
+        it is not ``holder``'s any more (two colleagues taking it at once: one wins)."""
+        with self._sessions() as session:
+            moved = session.execute(
+                update(Handoff)
+                .where(
+                    Handoff.id == handoff_id,
+                    Handoff.state == CLAIMED,
+                    Handoff.association == association,
+                    Handoff.claimed_by == holder,
+                )
+                .values(claimed_by=staff, claimed_at=utcnow())
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            session.commit()
+            return bool(moved)
 
     def release(self, handoff_id: int, staff: str, association: str) -> bool:
         """Give the conversation back to the bot."""
@@ -245,6 +259,18 @@ class HandoffStore:
             session.commit()
             return _ref(row)
 
+    def set_language(self, conversation_id: int, language: str) -> Optional[HandoffRef]:
+        """She changed language: her open request follows (notices, canned replies)."""
+        with self._sessions() as session:
+            row = session.execute(
+                select(Handoff).where(Handoff.conversation_id == conversation_id, Handoff.state.in_(OPEN))
+            ).scalar_one_or_none()
+            if row is None:
+                return None
+            row.language = language
+            session.commit()
+            return _ref(row)
+
     def get(self, handoff_id: int, association: str) -> Optional[HandoffRef]:
         """A request of ``association`` (None for another association's: staff never learn
         that it exists)."""
@@ -279,14 +305,19 @@ class HandoffStore:
             return int(note.id)
 
     def notes(self, handoff_id: int) -> List[Note]:
-        """The notes on a request and on the earlier requests of the same conversation."""
+        """The notes on a request and on the earlier requests of the same conversation made to
+        the same association (another association's notes are never shown)."""
         with self._sessions() as session:
-            conversation_id = select(Handoff.conversation_id).where(Handoff.id == handoff_id).scalar_subquery()
+            this = select(Handoff.conversation_id, Handoff.association).where(Handoff.id == handoff_id).subquery()
             rows = (
                 session.execute(
                     select(HandoffNote)
                     .join(Handoff, HandoffNote.handoff_id == Handoff.id)
-                    .where(Handoff.conversation_id == conversation_id)
+                    .join(
+                        this,
+                        (Handoff.conversation_id == this.c.conversation_id)
+                        & (Handoff.association == this.c.association),
+                    )
                     .order_by(HandoffNote.id)
                 )
                 .scalars()
@@ -301,6 +332,48 @@ class HandoffStore:
             message_id = self._add_outbound(session, conversation_id, "bot", text, language)
             session.commit()
             return message_id
+
+    def due_for_unanswered_alert(self, unanswered_for: timedelta) -> List[HandoffRef]:
+        """Held conversations where she wrote more than ``unanswered_for`` ago and no staff
+        reply came since (the staff member went home, her session ended), not alerted again
+        for as long; each is counted as alerted."""
+        now = utcnow()
+        since = func.coalesce(
+            select(func.max(Message.created_at))
+            .where(Message.conversation_id == Handoff.conversation_id, Message.author == "staff")
+            .correlate(Handoff)
+            .scalar_subquery(),
+            Handoff.claimed_at,
+        )
+        waiting = (
+            exists()
+            .where(
+                Message.conversation_id == Handoff.conversation_id,
+                Message.direction == "in",
+                Message.created_at > since,
+                Message.created_at <= now - unanswered_for,
+            )
+            .correlate(Handoff)
+        )
+        with self._sessions() as session:
+            rows = (
+                session.execute(
+                    select(Handoff)
+                    .where(
+                        Handoff.state == CLAIMED,
+                        waiting,
+                        (Handoff.last_alert_at.is_(None)) | (Handoff.last_alert_at <= now - unanswered_for),
+                    )
+                    .with_for_update(skip_locked=True, of=Handoff)
+                )
+                .scalars()
+                .all()
+            )
+            for row in rows:
+                row.alerts = int(row.alerts or 0) + 1
+                row.last_alert_at = now
+            session.commit()
+            return [_ref(row) for row in rows]
 
     def staff_reply(self, handoff_id: int, staff: str, association: str, text: str) -> Optional[int]:
         """Queue a staff member's reply in the outbox of the conversation she holds; None if

@@ -61,19 +61,31 @@
       try { data = JSON.parse(event.data); } catch (error) { return; }
       if (data.type === "request" || data.type === "alert") {
         raise(document.body.dataset.alertText + " (n° " + data.handoff + ")");
+      } else if (data.type === "message" && !(transcript && String(data.handoff) === transcript.dataset.handoff)) {
+        // she wrote in a conversation this page does not show
+        raise(document.body.dataset.messageText + " (n° " + data.handoff + ")");
       }
       if (queue) refresh(queue);
       if (transcript && String(data.handoff) === transcript.dataset.handoff) refresh(transcript);
     };
-    // waiting times move on even without events
-    window.setInterval(function () { refresh(queue); }, 60000);
+    // after a reconnection, and every 30 s, whatever an event lost in between is shown
+    source.onopen = function () { refresh(queue); refresh(transcript); };
+    window.setInterval(function () { refresh(queue); refresh(transcript); }, 30000);
   }
 
   var canned = document.getElementById("canned");
   var preview = document.getElementById("canned-preview");
   var draft = document.getElementById("canned-draft");
+  var typed = document.getElementById("reply-text");
+  if (canned && typed) {
+    // one or the other: choosing a canned reply empties the typed text, typing clears the choice
+    typed.addEventListener("input", function () {
+      if (typed.value && canned.value) { canned.value = ""; canned.dispatchEvent(new Event("change")); }
+    });
+  }
   if (canned && preview) {
     canned.addEventListener("change", function () {
+      if (canned.value && typed) typed.value = "";
       var option = canned.options[canned.selectedIndex];
       var text = option ? option.dataset.text : "";
       preview.textContent = text || "";
