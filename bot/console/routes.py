@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Tuple
@@ -130,6 +131,7 @@ def console_routes(services: Any) -> list:
     audit = AuditLog(store.sessions)
     sessions = Sessions(redis, settings.console_session_hours)
     limiter = LoginLimiter(redis)
+    login_threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="login")
     directory_store = DirectoryStore(store.sessions)
     secure_cookies = settings.production  # local and test runs are served over http on loopback
     env = Environment(
@@ -354,17 +356,22 @@ def console_routes(services: Any) -> list:
         client = request.client.host if request.client else "unknown"
         if await limiter.blocked(username, client):
             return again(429, "Trop de tentatives. Attendez 15 minutes avant de réessayer.")
-        staff = await store.run(
-            accounts.authenticate, username, form.get("password", "")[:1024], form.get("code", "")[:12]
+        await limiter.attempt(username, client)
+        # argon2 takes memory and time: logins have threads of their own, never the message path's
+        staff = await asyncio.get_running_loop().run_in_executor(
+            login_threads,
+            accounts.authenticate,
+            username,
+            form.get("password", "")[:1024],
+            form.get("code", "")[:12],
         )
         if staff is None:
-            await limiter.failed(username, client)
             known = await store.run(accounts.by_username, username.strip().lower())
             await store.run(
                 audit.record, known.username if known else "?", "login_failed", known.association if known else None
             )
             return again(401, "Identifiant, mot de passe ou code incorrect.")
-        await limiter.succeeded(username)
+        await limiter.succeeded(username, client)
         token = await sessions.open(staff.id)
         await store.run(audit.record, staff.username, "login", staff.association)
         response = RedirectResponse("/console", status_code=303)

@@ -85,11 +85,18 @@ class LoginLimiter:
         counts = await self.redis.mget(self._keys(username, client))
         return any(int(count or 0) >= LOGIN_MAX_FAILURES for count in counts)
 
-    async def failed(self, username: str, client: str) -> None:
+    async def attempt(self, username: str, client: str) -> None:
+        """Count an attempt before checking it, so that attempts made at once cannot all pass
+        before the first failure is counted."""
         for key in self._keys(username, client):
             count = await self.redis.incr(key)
             if count == 1:
                 await self.redis.expire(key, LOGIN_WINDOW_S)
 
-    async def succeeded(self, username: str) -> None:
-        await self.redis.delete(self._keys(username, "")[0])
+    async def succeeded(self, username: str, client: str) -> None:
+        """A right login: the account's count starts again, the address's attempt is undone
+        (colleagues behind one office address are not locked out by each other)."""
+        user_key, client_key = self._keys(username, client)
+        await self.redis.delete(user_key)
+        if await self.redis.decr(client_key) <= 0:
+            await self.redis.delete(client_key)
