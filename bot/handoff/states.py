@@ -226,25 +226,12 @@ class HandoffStore:
         """Requests nobody claimed for ``unclaimed_for``, not alerted again for ``every``;
         each is counted as alerted."""
         now = utcnow()
-        with self._sessions() as session:
-            rows = (
-                session.execute(
-                    select(Handoff)
-                    .where(
-                        Handoff.state == REQUESTED,
-                        Handoff.requested_at <= now - unclaimed_for,
-                        (Handoff.last_alert_at.is_(None)) | (Handoff.last_alert_at <= now - every),
-                    )
-                    .with_for_update(skip_locked=True)
-                )
-                .scalars()
-                .all()
-            )
-            for row in rows:
-                row.alerts = int(row.alerts or 0) + 1
-                row.last_alert_at = now
-            session.commit()
-            return [_ref(row) for row in rows]
+        return self._alert(
+            now,
+            every,
+            Handoff.state == REQUESTED,
+            Handoff.requested_at <= now - unclaimed_for,
+        )
 
     def flag(self, conversation_id: int, urgent: bool, minor: bool) -> Optional[HandoffRef]:
         """Add the danger (``urgent``) or minor flag to the conversation's open request."""
@@ -355,14 +342,18 @@ class HandoffStore:
             )
             .correlate(Handoff)
         )
+        return self._alert(now, unanswered_for, Handoff.state == CLAIMED, waiting)
+
+    def _alert(self, now: datetime, every: timedelta, *conditions: object) -> List[HandoffRef]:
+        """The requests meeting ``conditions`` not alerted for ``every``, counted as alerted
+        (rows another worker is alerting are skipped)."""
         with self._sessions() as session:
             rows = (
                 session.execute(
                     select(Handoff)
                     .where(
-                        Handoff.state == CLAIMED,
-                        waiting,
-                        (Handoff.last_alert_at.is_(None)) | (Handoff.last_alert_at <= now - unanswered_for),
+                        *conditions,
+                        (Handoff.last_alert_at.is_(None)) | (Handoff.last_alert_at <= now - every),
                     )
                     .with_for_update(skip_locked=True, of=Handoff)
                 )
