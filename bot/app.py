@@ -47,6 +47,7 @@ from bot.webchat_page import pick_language, render_page
 
 log = logging.getLogger(__name__)
 
+REDIS_TIMEOUT_S = 10.0
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -77,7 +78,17 @@ def build_services(settings: Settings, catalogs: Optional[Catalogs] = None) -> S
     assert settings.keys is not None and settings.redis_url is not None
     engine = make_engine(settings.database_url)
     store = Store(make_sessionmaker(engine), Vault(settings.keys))
-    redis = Redis.from_url(settings.redis_url, health_check_interval=30, socket_keepalive=True, decode_responses=True)
+    # A Redis call never waits forever: a connection left broken (a restart, a cancelled
+    # command) raises after REDIS_TIMEOUT_S, and every caller treats RedisError as "retry later"
+    # (the flood guard lets the message through). Blocking reads wait at most a second or two.
+    redis = Redis.from_url(
+        settings.redis_url,
+        health_check_interval=30,
+        socket_keepalive=True,
+        socket_timeout=REDIS_TIMEOUT_S,
+        socket_connect_timeout=5,
+        decode_responses=True,
+    )
     catalogs = catalogs or Catalogs(settings.languages, settings.serve_drafts)
     sessions = store.sessions
     desk = HandoffDesk(
@@ -137,13 +148,17 @@ def make_workers(services: Services) -> List[Callable[[], Coroutine[Any, Any, No
 
 
 async def _bounded(step: Awaitable[Any], name: str, seconds: float = 5.0) -> None:
-    """One shutdown step, which may not hold up the others."""
-    try:
-        await asyncio.wait_for(step, timeout=seconds)
-    except asyncio.TimeoutError:
+    """One shutdown step, which may not hold up the others: after ``seconds`` it is cancelled
+    and left behind (``asyncio.wait_for`` would wait for a step that ignores its cancellation)."""
+    task = asyncio.ensure_future(step)
+    done, _pending = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        task.cancel()
         log.warning("shutdown: %s did not stop within %.0f s", name, seconds)
-    except Exception as error:
-        log.warning("shutdown: %s failed (%s)", name, type(error).__name__)
+        return
+    problem = task.exception() if not task.cancelled() else None
+    if problem is not None:
+        log.warning("shutdown: %s failed (%s)", name, type(problem).__name__)
 
 
 class SecurityHeaders:

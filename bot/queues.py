@@ -135,10 +135,8 @@ class Notifier:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
-                await asyncio.wait_for(self._task, timeout=3.0)
-            except (asyncio.CancelledError, asyncio.TimeoutError):
-                pass
+            # bounded whatever the subscription does with its cancellation
+            await asyncio.wait({self._task}, timeout=3.0)
 
     @asynccontextmanager
     async def watch(self, conversation_id: int) -> AsyncIterator[asyncio.Event]:
@@ -163,8 +161,11 @@ class Notifier:
             pubsub = self._redis.pubsub()
             try:
                 await pubsub.psubscribe(pattern)
-                async for message in pubsub.listen():
-                    if message.get("type") != "pmessage":
+                while True:
+                    # a bounded wait (never longer than the client's socket timeout): an idle
+                    # subscription is not an error
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=2.0)
+                    if message is None or message.get("type") != "pmessage":
                         continue
                     channel = message["channel"]
                     if isinstance(channel, bytes):
@@ -175,8 +176,10 @@ class Notifier:
                         continue
             except asyncio.CancelledError:
                 # never let a stuck connection hold up a shutdown
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(pubsub.close(), timeout=1.0)
+                closing = asyncio.ensure_future(pubsub.close())
+                await asyncio.wait({closing}, timeout=1.0)
+                if not closing.done():
+                    closing.cancel()
                 raise
             except Exception as error:  # Redis restarted: wake everyone, resubscribe
                 log.warning("notifier lost its Redis subscription (%s); retrying", type(error).__name__)

@@ -638,7 +638,7 @@ def console_routes(services: Any) -> list:
             try:
                 yield "retry: 2000\n\n"
                 while True:
-                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=15.0)
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
                     if message is not None and message.get("type") == "message":
                         yield f"data: {message['data']}\n\n"
                         continue
