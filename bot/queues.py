@@ -163,14 +163,8 @@ class Notifier:
                 await pubsub.psubscribe(pattern)
                 while True:
                     # a bounded wait (never longer than the client's socket timeout): an idle
-                    # subscription is not an error; a dead one, which answers at once, must
-                    # never become a loop that starves every other task
-                    if not pubsub.subscribed:
-                        raise ConnectionError("subscription lost")
-                    started = asyncio.get_running_loop().time()
+                    # subscription is not an error
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=2.0)
-                    if message is None and asyncio.get_running_loop().time() - started < 0.2:
-                        await asyncio.sleep(0.2)
                     if message is None or message.get("type") != "pmessage":
                         continue
                     channel = message["channel"]

@@ -638,10 +638,7 @@ def console_routes(services: Any) -> list:
             try:
                 yield "retry: 2000\n\n"
                 while True:
-                    started = asyncio.get_running_loop().time()
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
-                    if message is None and asyncio.get_running_loop().time() - started < 0.2:
-                        await asyncio.sleep(1.0)  # a dead subscription answers at once: never spin
                     if message is not None and message.get("type") == "message":
                         yield f"data: {message['data']}\n\n"
                         continue
