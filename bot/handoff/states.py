@@ -54,6 +54,13 @@ class Note:
     at: datetime
 
 
+def _open_row(session: Session, conversation_id: int) -> Optional[Handoff]:
+    """The conversation's open request (requested or claimed), if any: at most one exists."""
+    return session.execute(
+        select(Handoff).where(Handoff.conversation_id == conversation_id, Handoff.state.in_(OPEN))
+    ).scalar_one_or_none()
+
+
 def _ref(row: Handoff) -> HandoffRef:
     return HandoffRef(
         id=int(row.id),
@@ -80,9 +87,7 @@ class HandoffStore:
 
     def open_for(self, conversation_id: int) -> Optional[HandoffRef]:
         with self._sessions() as session:
-            row = session.execute(
-                select(Handoff).where(Handoff.conversation_id == conversation_id, Handoff.state.in_(OPEN))
-            ).scalar_one_or_none()
+            row = _open_row(session, conversation_id)
             return _ref(row) if row else None
 
     def request(
@@ -100,9 +105,7 @@ class HandoffStore:
             session.execute(
                 update(Conversation).where(Conversation.id == conversation_id).values(state=Conversation.state)
             )
-            row = session.execute(
-                select(Handoff).where(Handoff.conversation_id == conversation_id, Handoff.state.in_(OPEN))
-            ).scalar_one_or_none()
+            row = _open_row(session, conversation_id)
             if row is not None:
                 row.urgent = bool(row.urgent) or urgent
                 row.minor = bool(row.minor) or minor
@@ -236,9 +239,7 @@ class HandoffStore:
     def flag(self, conversation_id: int, urgent: bool, minor: bool) -> Optional[HandoffRef]:
         """Add the danger (``urgent``) or minor flag to the conversation's open request."""
         with self._sessions() as session:
-            row = session.execute(
-                select(Handoff).where(Handoff.conversation_id == conversation_id, Handoff.state.in_(OPEN))
-            ).scalar_one_or_none()
+            row = _open_row(session, conversation_id)
             if row is None:
                 return None
             row.urgent = bool(row.urgent) or urgent
@@ -249,9 +250,7 @@ class HandoffStore:
     def set_language(self, conversation_id: int, language: str) -> Optional[HandoffRef]:
         """She changed language: her open request follows (notices, canned replies)."""
         with self._sessions() as session:
-            row = session.execute(
-                select(Handoff).where(Handoff.conversation_id == conversation_id, Handoff.state.in_(OPEN))
-            ).scalar_one_or_none()
+            row = _open_row(session, conversation_id)
             if row is None:
                 return None
             row.language = language
