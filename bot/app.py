@@ -22,6 +22,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from bot import redis_client
 from bot.channels.telegram import telegram_routes
 from bot.channels.twilio_sms import twilio_routes
 from bot.channels.webchat import WebChatChannel, webchat_routes
@@ -43,11 +44,11 @@ from bot.router import Router
 from bot.sender import Sender
 from bot.settings import PROJECT_ROOT, Settings, with_local_keys
 from bot.store import Store
+from bot.tasks import stop as stop_tasks
 from bot.webchat_page import pick_language, render_page
 
 log = logging.getLogger(__name__)
 
-REDIS_TIMEOUT_S = 10.0
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -78,17 +79,7 @@ def build_services(settings: Settings, catalogs: Optional[Catalogs] = None) -> S
     assert settings.keys is not None and settings.redis_url is not None
     engine = make_engine(settings.database_url)
     store = Store(make_sessionmaker(engine), Vault(settings.keys))
-    # A Redis call never waits forever: a connection left broken (a restart, a cancelled
-    # command) raises after REDIS_TIMEOUT_S, and every caller treats RedisError as "retry later"
-    # (the flood guard lets the message through). Blocking reads wait at most a second or two.
-    redis = Redis.from_url(
-        settings.redis_url,
-        health_check_interval=30,
-        socket_keepalive=True,
-        socket_timeout=REDIS_TIMEOUT_S,
-        socket_connect_timeout=5,
-        decode_responses=True,
-    )
+    redis = redis_client.connect(settings.redis_url)
     catalogs = catalogs or Catalogs(settings.languages, settings.serve_drafts)
     sessions = store.sessions
     desk = HandoffDesk(
@@ -197,13 +188,12 @@ def create_app(settings: Settings, *, run_workers: bool = True, services: Option
         if run_workers:  # the router detects languages; a gateway alone never does
             await asyncio.get_running_loop().run_in_executor(None, services.chooser.warm_up)
         await services.notifier.start()
-        tasks = [asyncio.create_task(worker()) for worker in make_workers(services)] if run_workers else []
+        workers = [asyncio.create_task(worker()) for worker in make_workers(services)] if run_workers else []
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await _bounded(asyncio.gather(*tasks, return_exceptions=True), "workers")
+            if not await stop_tasks(workers, patience=10.0):
+                log.warning("shutdown: workers did not stop within 10 s")
             await _bounded(services.notifier.stop(), "notifier")
             await _bounded(services.rasa.close(), "Rasa client")
             await _bounded(services.redis.close(), "Redis client")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 
@@ -12,6 +11,7 @@ import uvicorn
 from bot.app import build_services, create_app, make_workers
 from bot.nlg import create_nlg_app
 from bot.settings import Settings, with_local_keys
+from bot.tasks import stop as stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +52,8 @@ async def serve(part: str, settings: Settings) -> int:
             log.error("a worker stopped (%s); exiting", type(problem).__name__ if problem else "returned")
             exit_code = 1
     stopping.cancel()
-    for task in tasks:
-        task.cancel()
-    with contextlib.suppress(Exception):
-        await asyncio.gather(*tasks, return_exceptions=True)
+    if not await stop_tasks(tasks, patience=10.0):
+        log.warning("workers did not stop within 10 s")
     await services.rasa.close()
     await services.redis.close()
     services.close_sync()

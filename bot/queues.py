@@ -15,6 +15,8 @@ from typing import AsyncIterator, Dict, List, Optional, Set, Tuple
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from bot.tasks import stop as stop_tasks
+
 log = logging.getLogger(__name__)
 
 PREFIX = "outreach"
@@ -103,9 +105,7 @@ async def conversation_lock(
     try:
         yield
     finally:
-        renewer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await renewer
+        await stop_tasks([renewer])
         await redis.eval(_RELEASE, 1, key, token)
 
 
@@ -134,9 +134,7 @@ class Notifier:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            # bounded whatever the subscription does with its cancellation
-            await asyncio.wait({self._task}, timeout=3.0)
+            await stop_tasks([self._task], patience=3.0)
 
     @asynccontextmanager
     async def watch(self, conversation_id: int) -> AsyncIterator[asyncio.Event]:

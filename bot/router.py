@@ -30,6 +30,7 @@ from bot.language_menu import LanguageMenu
 from bot.notices import FLOOD_NOTICE, MEDIA_NOTICE
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.store import ConversationRef, Inbound, Store
+from bot.tasks import stop as stop_tasks
 from bot.text import split_message, to_rasa
 
 NOTICES = {inbox.MEDIA: MEDIA_NOTICE, inbox.FLOOD: FLOOD_NOTICE}
@@ -94,9 +95,7 @@ class Router:
                 for entry in entries:
                     await self._spawn(entry)
         finally:
-            for task in extra + list(self._tasks):
-                task.cancel()
-            await asyncio.gather(*extra, *self._tasks, return_exceptions=True)
+            await stop_tasks(extra + list(self._tasks))
 
     async def _until_ready(self) -> None:
         while True:

@@ -23,6 +23,7 @@ from bot import queues
 from bot.channels.base import Channel, SendError, SendErrorKind
 from bot.models import utcnow
 from bot.store import DEAD, FAILED, QUEUED, SENT, Outbound, Store
+from bot.tasks import stop as stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +74,7 @@ class Sender:
                 for entry in entries:
                     await self._spawn(entry)
         finally:
-            for task in extra + list(self._tasks):
-                task.cancel()
-            await asyncio.gather(*extra, *self._tasks, return_exceptions=True)
+            await stop_tasks(extra + list(self._tasks))
             for channel in {id(c): c for c in self.channels.values()}.values():  # one channel may serve two names
                 close = getattr(channel, "close", None)
                 if close is not None:

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from bot import redis_client
 from bot.crypto import Vault
 from bot.db import make_engine, make_sessionmaker
 from bot.migrate import upgrade
@@ -155,7 +156,7 @@ def store(database_url: str, vault: Vault) -> Iterator[Store]:
 @pytest.fixture
 async def redis(redis_clean: str) -> AsyncIterator[Redis]:
     """An asyncio client of the (flushed) test Redis database."""
-    client = Redis.from_url(redis_clean, decode_responses=True)
+    client = redis_client.connect(redis_clean)
     yield client
     await client.close()
 

@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, func, select
 from bot.app import Services, build_services, create_app
 from bot.models import Message
 from bot.rasa_client import RasaClient
+from bot.tasks import stop as stop_tasks
 from tests.fakes import FakeRasa
 
 
@@ -37,9 +38,7 @@ async def running(*workers: Callable[[], Any]) -> AsyncIterator[List[asyncio.Tas
     try:
         yield tasks
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await stop_tasks(tasks)
 
 
 def count_messages(url: str) -> int:
