@@ -29,6 +29,8 @@ from bot.channels.webchat import WebChatChannel, webchat_routes
 from bot.console.routes import console_routes
 from bot.crypto import Vault
 from bot.db import make_engine, make_sessionmaker
+from bot.erasure import ErasurePurger
+from bot.guard import Guard
 from bot.handoff.alerts import HandoffAlerts
 from bot.handoff.desk import HandoffDesk
 from bot.handoff.signals import Signals
@@ -41,6 +43,7 @@ from bot.queues import Notifier
 from bot.rasa_client import RasaClient
 from bot.ratelimit import FloodGuard, Limit
 from bot.router import Router
+from bot.safety import Safety
 from bot.sender import Sender
 from bot.settings import PROJECT_ROOT, Settings, with_local_keys
 from bot.store import Store
@@ -120,6 +123,7 @@ def make_workers(services: Services) -> List[Callable[[], Coroutine[Any, Any, No
         language_menu=LanguageMenu(services.settings.languages),
         catalogs=services.catalogs,
         desk=services.desk,
+        guard=Guard(Safety(services.settings.languages), services.redis, services.catalogs, services.desk),
     )
     channels: dict = {"webchat": WebChatChannel()}
     settings = services.settings
@@ -135,7 +139,7 @@ def make_workers(services: Services) -> List[Callable[[], Coroutine[Any, Any, No
         if settings.telegram.mode == "polling":
             workers.append(TelegramPoller(services).run)
     sender = Sender(services.store, services.redis, channels)
-    return [*workers, sender.run]
+    return [*workers, sender.run, ErasurePurger(services.store).run]
 
 
 async def _bounded(step: Awaitable[Any], name: str, seconds: float = 5.0) -> None:

@@ -9,7 +9,8 @@ actions    the action server (rasa_sdk)
 gateway    the web chat and webhooks only (production; workers run apart)
 worker     the router and sender workers only (production)
 nlg        the NLG endpoint only (production)
-i18n       extract | update | compile the translation catalogs
+i18n       extract | update | compile the translation catalogs; status | check | preview |
+           safety (what the safety lexicons catch and miss) for mediators
 telegram   set-webhook | delete-webhook | info: connect the Telegram bot
 associations import FILE | list: the directory of approved associations
 staff      add USERNAME | list | disable USERNAME | enable USERNAME: console accounts
@@ -58,8 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="run the router and sender workers")
     sub.add_parser("nlg", help="run the NLG endpoint")
     i18n = sub.add_parser("i18n", help="translation catalogs")
-    i18n.add_argument("action", choices=["extract", "update", "compile", "status", "check", "preview"])
-    i18n.add_argument("--lang", help="preview: the language to show")
+    i18n.add_argument("action", choices=["extract", "update", "compile", "status", "check", "preview", "safety"])
+    i18n.add_argument("--lang", help="preview: the language to show; safety: only this language")
     i18n.add_argument("--responses", help="preview: comma-separated response names (default: all)")
     i18n.add_argument("--reviewed-only", action="store_true", help="preview: as with drafts not served")
     telegram = sub.add_parser("telegram", help="register or remove the Telegram webhook")
@@ -284,6 +285,12 @@ async def _telegram(action: str, settings: Settings) -> int:
     return 0
 
 
+def settings_languages() -> List[str]:
+    from bot.settings import SUPPORTED_LANGUAGES
+
+    return list(SUPPORTED_LANGUAGES)
+
+
 def _i18n_report(args: argparse.Namespace) -> int:
     from bot import i18n_report
     from bot.language import LanguageChooser
@@ -292,6 +299,15 @@ def _i18n_report(args: argparse.Namespace) -> int:
         languages = ["fr", *[lang for lang in i18n_report.catalog_languages() if lang != "fr"]]
         print(i18n_report.format_status(i18n_report.status(lang) for lang in languages))
         return 0
+    if args.action == "safety":
+        from bot import safety_audit
+        from bot.safety import Safety
+
+        languages = [args.lang] if args.lang else list(settings_languages())
+        safety = Safety(settings_languages())
+        results = [safety_audit.audit(language, safety) for language in languages]
+        print("\n".join(safety_audit.format_audit(result) for result in results))
+        return 1 if any(r.wrong_examples or r.caught_elsewhere for r in results) else 0
     if args.action == "check":
         detector = LanguageChooser(("fr", *[lang for lang in i18n_report.catalog_languages() if lang != "fr"]), "fr")
         problems = i18n_report.check(french_detector=detector)

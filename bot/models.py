@@ -56,6 +56,9 @@ class Contact(Base):  # type: ignore[misc,valid-type]
     language = Column(String(8), nullable=True)
     # set when the person opted out (STOP, blocked the bot): nothing is sent until she writes
     stopped_at = Column(DateTime(timezone=True), nullable=True)
+    # set when she asked for erasure: what is left (her address until the last message to her
+    # has gone, the handoffs marked "erased") is purged a few minutes later
+    erased_at = Column(DateTime(timezone=True), nullable=True)
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     last_seen_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
 
@@ -64,6 +67,7 @@ class Conversation(Base):  # type: ignore[misc,valid-type]
     """One conversation of a contact; ``public_id`` is its Rasa sender id (random)."""
 
     __tablename__ = "conversations"
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id = Column(Id, primary_key=True, autoincrement=True)
     public_id = Column(String(40), nullable=False, unique=True)
@@ -88,6 +92,9 @@ class Message(Base):  # type: ignore[misc,valid-type]
         Index("ix_messages_conversation_id_id", "conversation_id", "id"),
         Index("ix_messages_direction_status", "direction", "status"),
         Index("ix_messages_channel_provider_ref", "channel", "provider_ref"),
+        # ids never reused after an erasure (SQLite would reuse the highest): a poll "after id N"
+        # must never miss a later message
+        {"sqlite_autoincrement": True},
     )
 
     id = Column(Id, primary_key=True, autoincrement=True)
@@ -134,7 +141,7 @@ class Handoff(Base):  # type: ignore[misc,valid-type]
     (requested or claimed) per conversation."""
 
     __tablename__ = "handoffs"
-    __table_args__ = (Index("ix_handoffs_association_state", "association", "state"),)
+    __table_args__ = (Index("ix_handoffs_association_state", "association", "state"), {"sqlite_autoincrement": True})
 
     id = Column(Id, primary_key=True, autoincrement=True)
     conversation_id = Column(Id, ForeignKey("conversations.id", ondelete="CASCADE"), nullable=False, index=True)

@@ -22,6 +22,14 @@ def rasa_bin() -> str:
     return str(Path(sys.executable).with_name("rasa"))
 
 
+TRACKER_PREFIX = "outreachtracker"
+
+
+def tracker_key(sender_id: str) -> str:
+    """The Redis key of a conversation's Rasa tracker (Rasa's RedisTrackerStore adds "tracker:")."""
+    return f"{TRACKER_PREFIX}:tracker:{sender_id}"
+
+
 def endpoints(settings: Settings) -> Dict[str, object]:
     """Rasa's endpoints: our NLG, our action server, Redis for trackers (expiring) and locks."""
     assert settings.keys is not None and settings.redis_url is not None
@@ -40,7 +48,7 @@ def endpoints(settings: Settings) -> Dict[str, object]:
         "action_endpoint": {"url": settings.action_server_url},
         "tracker_store": {
             "type": "redis",
-            "key_prefix": "outreachtracker",
+            "key_prefix": TRACKER_PREFIX,
             "record_exp": settings.tracker_expiry_seconds,
             **common,
         },

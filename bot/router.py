@@ -21,7 +21,8 @@ from typing import List, Optional, Set, Tuple
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from bot import inbox, queues
+from bot import erasure, inbox, queues
+from bot.guard import ERASE_PENDING, Guard
 from bot.handoff import departements
 from bot.handoff.desk import HandoffDesk
 from bot.i18n import Catalogs
@@ -29,6 +30,7 @@ from bot.language import LanguageChooser
 from bot.language_menu import LanguageMenu
 from bot.notices import FLOOD_NOTICE, MEDIA_NOTICE
 from bot.rasa_client import RasaClient, RasaUnavailable
+from bot.safety_texts import ADVICE, ERASED
 from bot.store import ConversationRef, Inbound, Store
 from bot.tasks import stop as stop_tasks
 from bot.text import split_message, to_rasa
@@ -59,9 +61,11 @@ class Router:
         catalogs: Optional[Catalogs] = None,
         menu_ttl_s: int = 900,
         desk: Optional[HandoffDesk] = None,
+        guard: Optional[Guard] = None,
     ) -> None:
         self.store = store
         self.desk = desk
+        self.guard = guard
         self.language_menu = language_menu
         self.catalogs = catalogs
         self.menu_ttl_s = menu_ttl_s
@@ -188,9 +192,21 @@ class Router:
             await self.store.run(self.store.set_language, conversation.contact_id, language)
             if self.desk is not None and conversation.state != "bot":
                 await self.desk.language_changed(conversation.id, language)
+        verdict = None
+        if self.guard is not None and chosen is None and menu_text is None and message.kind != inbox.START:
+            verdict = await self.guard.check(message, conversation, language)
+        if verdict is not None and verdict.erase_now:
+            await self._erase(conversation, language, tell=not verdict.silent)
+            return
+        if verdict is not None and self.desk is not None:
+            await self.desk.flag(conversation.id, verdict.urgent, verdict.minor)
         if conversation.state == HUMAN_HOLDS:
-            # a staff member holds the conversation: the bot says nothing, the console shows it
-            await self.store.run(self.store.complete_inbound, message.id, [], language)
+            # a staff member holds the conversation: the bot says nothing, the console shows it;
+            # only a wish to erase is still asked (her right)
+            asked = verdict.texts if verdict is not None and verdict.asks_erasure else []
+            ids = await self.store.run(self.store.complete_inbound, message.id, asked, language, True)
+            for outbound_id in ids:
+                await queues.notify_outbox(self.redis, outbound_id)
             await queues.publish_conversation(self.redis, message.conversation_id)
             if self.desk is not None:
                 await self.desk.conversation_event(message.conversation_id)
@@ -202,13 +218,21 @@ class Router:
             # after an explicit choice, the main menu in the new language
             welcome = chosen is not None or message.kind == inbox.START
             answer = None
-            if self.desk is not None and not welcome:
-                answer = await self.desk.before_model(message, conversation, language)
-            texts = answer.texts if answer is not None else []
-            desk_acted = answer is not None
-            if answer is None or answer.then_model:
-                rasa_text = "/greet" if welcome else to_rasa(message.text)
-                texts += await self._model_answer(message, conversation, rasa_text, language)
+            if verdict is not None:  # the safety layer wins over the desk and the model
+                texts = list(verdict.texts)
+                if verdict.request_person and self.desk is not None:
+                    texts += await self.desk.request(conversation, language, departements.stated(message.text))
+                desk_acted = True
+            else:
+                if self.desk is not None and not welcome:
+                    answer = await self.desk.before_model(message, conversation, language)
+                texts = answer.texts if answer is not None else []
+                desk_acted = answer is not None
+                if answer is None or answer.then_model:
+                    rasa_text = "/greet" if welcome else to_rasa(message.text)
+                    texts += await self._model_answer(message, conversation, rasa_text, language)
+                if self.guard is not None:
+                    texts = await self.guard.for_a_minor(conversation, texts, language)
         if self.desk is not None:
             await self.desk.note_replies(conversation, texts, language)
         limit = MESSAGE_LIMITS.get(conversation.channel)
@@ -220,6 +244,29 @@ class Router:
         await queues.publish_conversation(self.redis, message.conversation_id)
         if self.desk is not None and (desk_acted or conversation.state != "bot"):
             await self.desk.conversation_event(message.conversation_id)
+
+    async def _erase(self, conversation: ConversationRef, language: str, tell: bool = True) -> None:
+        """Erase everything about her (bot/erasure.py), tell her, and tell the consoles."""
+        confirmation = None  # the web chat's page says it itself when its session is gone
+        channel = conversation.channel
+        if tell and self.catalogs is not None and channel in ADVICE and channel != "webchat":
+            done = self.catalogs.translate(language, "safety_erased", ERASED)
+            advice = self.catalogs.translate(language, f"safety_advice_{channel}", ADVICE[channel])
+            confirmation = f"{done} {advice}"
+        result = await self.store.run(erasure.erase, self.store, conversation.id, confirmation, language)
+        if result is None:
+            return
+        keys: Tuple[str, ...] = (f"{queues.PREFIX}:language-menu:{{id}}", ERASE_PENDING)
+        if self.desk is not None:
+            keys += self.desk.conversation_keys()
+        await erasure.forget_in_redis(self.redis, result, keys)
+        if result.outbound_id is not None:
+            await queues.notify_outbox(self.redis, result.outbound_id)
+        await queues.publish_conversation(self.redis, conversation.id)
+        if self.desk is not None:
+            for handoff_id, association in result.handoffs:
+                await self.desk.publish(association, "erased", handoff_id)
+        log.info("conversation %s erased at the person's request", conversation.id)
 
     async def _model_answer(
         self, message: Inbound, conversation: ConversationRef, text: str, language: str

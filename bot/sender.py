@@ -19,7 +19,7 @@ from typing import Mapping, Optional, Set
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from bot import queues
+from bot import erasure, queues
 from bot.channels.base import Channel, SendError, SendErrorKind
 from bot.models import utcnow
 from bot.store import DEAD, FAILED, QUEUED, SENT, Outbound, Store
@@ -124,7 +124,14 @@ class Sender:
 
     async def _send(self, message: Outbound) -> Optional[int]:
         """Send a claimed row and record the outcome; returns the next reply of the
-        conversation to notify, if this one is settled."""
+        conversation to notify, if this one is settled. The address of a contact erased at her
+        request goes as soon as the confirmation to her is settled."""
+        following = await self._attempt(message)
+        if message.conversation is not None and message.conversation.erased:
+            await self.store.run(erasure.forget_address_once_settled, self.store, message.id)
+        return following
+
+    async def _attempt(self, message: Outbound) -> Optional[int]:
         message_id = message.id
         conversation = message.conversation
         channel = self.channels.get(message.channel)

@@ -40,6 +40,7 @@ class ConversationRef:
     language: Optional[str]
     state: str
     stopped: bool = False
+    erased: bool = False  # she asked for erasure: only the confirmation to her is left
 
 
 @dataclass(frozen=True)
@@ -296,11 +297,15 @@ class Store:
             ).all()
         return [Inbound(int(r.id), conversation_id, self._vault.open(r.body_enc, r.key_id, BODY), r.kind) for r in rows]
 
-    def complete_inbound(self, message_id: int, replies: Sequence[str], language: Optional[str]) -> List[int]:
+    def complete_inbound(
+        self, message_id: int, replies: Sequence[str], language: Optional[str], even_if_held: bool = False
+    ) -> List[int]:
         """In one transaction: queue the replies to ``message_id`` in the outbox and mark it done.
 
         Idempotent: replies already queued for this message (same position) are not queued
-        again. Returns the ids of the outbound rows, new or existing, in order."""
+        again. Returns the ids of the outbound rows, new or existing, in order. While a staff
+        member holds the conversation nothing is queued, unless ``even_if_held`` (the question
+        that confirms an erasure)."""
         with self._sessions() as session:
             _after_the_answer(session)
             inbound = session.get(Message, message_id)
@@ -310,7 +315,7 @@ class Store:
             state = session.execute(
                 select(Conversation.state).where(Conversation.id == inbound.conversation_id)
             ).scalar_one_or_none()
-            if state == "claimed":
+            if state == "claimed" and not even_if_held:
                 # a staff member took the conversation while this answer was being made: the
                 # bot says nothing more (she has been told a person is there)
                 replies = []
@@ -610,6 +615,7 @@ def _ref(conversation: Conversation, contact: Contact) -> ConversationRef:
         language=contact.language,
         state=conversation.state,
         stopped=contact.stopped_at is not None,
+        erased=contact.erased_at is not None,
     )
 
 

@@ -35,6 +35,9 @@ STRINGS: Dict[str, str] = {
     "failed": pgettext("webchat", "Le message n'est pas parti. Vérifiez la connexion, il sera renvoyé."),
     "log": pgettext("webchat", "Conversation"),
     "rejected": pgettext("webchat", "Ce message n'a pas pu être envoyé : il est vide ou trop long."),
+    "erased": pgettext(
+        "webchat", "Cette conversation est effacée. Sur cet appareil, effacez aussi l'historique du navigateur."
+    ),
 }
 
 PAGE = """<!doctype html>
@@ -48,7 +51,7 @@ PAGE = """<!doctype html>
 <link rel="stylesheet" href="/static/chat.css">
 </head>
 <body data-you="{you}" data-bot="{bot}" data-staff="{staff}" data-failed="{failed}"
- data-rejected="{rejected}" data-flood="{flood}" data-exit-url="{exit_url}">
+ data-rejected="{rejected}" data-flood="{flood}" data-erased="{erased}" data-exit-url="{exit_url}">
 <header>
 <h1>{title}</h1>
 <button id="exit" type="button" class="exit" title="{exit_hint}">{exit}</button>

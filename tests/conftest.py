@@ -23,9 +23,11 @@ from sqlalchemy.engine import make_url
 from bot import redis_client
 from bot.crypto import Vault
 from bot.db import make_engine, make_sessionmaker
+from bot.handoff.signals import Signals
+from bot.i18n import Catalogs
 from bot.migrate import upgrade
 from bot.redis_server import PrivateRedis
-from bot.settings import Keys
+from bot.settings import SUPPORTED_LANGUAGES, Keys
 from bot.store import Store
 from tests.fake_twilio import FakeTwilio
 from tests.fakes import FakeRasa
@@ -137,6 +139,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url = request.getfixturevalue("postgres_migrated")
     _truncate_postgres(url)
     return url
+
+
+@pytest.fixture(scope="session")
+def catalogs() -> Catalogs:
+    """The catalogs of every served language (modules that need others define their own)."""
+    return Catalogs(SUPPORTED_LANGUAGES)
+
+
+@pytest.fixture(scope="session")
+def signals() -> Signals:
+    return Signals(SUPPORTED_LANGUAGES)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from bot import queues
+from bot.guard import Guard
 from bot.handoff.desk import HandoffDesk
 from bot.handoff.directory import parse_directory
 from bot.handoff.signals import Signals
@@ -29,6 +30,7 @@ from bot.i18n import Catalogs, fill
 from bot.language import LanguageChooser
 from bot.models import Handoff as HandoffModel
 from bot.router import Router
+from bot.safety import Safety
 from bot.settings import SUPPORTED_LANGUAGES
 from bot.store import ConversationRef, Store
 from tests.fakes import FakeRasa
@@ -53,18 +55,17 @@ def association(slug: str, departements: list, languages: list, **extra: object)
     }
 
 
-@pytest.fixture(scope="module")
-def catalogs() -> Catalogs:
-    return Catalogs(SUPPORTED_LANGUAGES)
-
-
-@pytest.fixture(scope="module")
-def signals() -> Signals:
-    return Signals(SUPPORTED_LANGUAGES)
-
-
 class Setup:
-    def __init__(self, store: Store, redis: Redis, catalogs: Catalogs, signals: Signals, fake: FakeRasa) -> None:
+    def __init__(
+        self,
+        store: Store,
+        redis: Redis,
+        catalogs: Catalogs,
+        signals: Signals,
+        fake: FakeRasa,
+        safety: Optional[Safety] = None,
+    ) -> None:
+        """``safety``: with the safety layer before the desk (tests/test_safety.py)."""
         self.store = store
         self.handoffs = HandoffStore(store.sessions, store.vault)
         self.directory = DirectoryStore(store.sessions)
@@ -77,6 +78,7 @@ class Setup:
             LanguageChooser(SUPPORTED_LANGUAGES, "fr"),
             desk=self.desk,
             catalogs=catalogs,
+            guard=Guard(safety, redis, catalogs, self.desk) if safety is not None else None,
         )
         self.catalogs = catalogs
         self.redis = redis

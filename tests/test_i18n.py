@@ -19,6 +19,7 @@ from bot.handoff.texts import CANNED
 from bot.i18n import DOMAIN_FILE, TRANSLATIONS_DIR, Catalogs, fill, load_source_responses
 from bot.language_menu import HEADER
 from bot.notices import FLOOD_NOTICE, MEDIA_NOTICE
+from bot.safety_texts import CONTEXTS as SAFETY_CONTEXTS
 from bot.settings import SUPPORTED_LANGUAGES
 from bot.webchat_page import STRINGS
 
@@ -286,6 +287,7 @@ def test_extract_has_nothing_else(extracted: tuple[Catalog, Path], domain_respon
     expected |= {("language", HEADER), ("sms", MEDIA_NOTICE), ("sms", FLOOD_NOTICE)}
     expected |= {(context, text) for text, context in HANDOFF_CONTEXTS.items()}
     expected |= {(name, text) for name, text in CANNED.items()}
+    expected |= {(context, text) for text, context in SAFETY_CONTEXTS.items()}
     assert {(m.context, m.id) for m in catalog if m.id} == expected
 
 

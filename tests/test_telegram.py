@@ -26,6 +26,7 @@ from bot.channels.telegram import (
     set_webhook,
     webhook_info,
 )
+from bot.guard import Guard
 from bot.i18n import Catalogs
 from bot.language import LanguageChooser
 from bot.logs import quiet_third_parties
@@ -33,6 +34,8 @@ from bot.models import Message
 from bot.notices import FLOOD_NOTICE, MEDIA_NOTICE
 from bot.rasa_client import RasaClient
 from bot.router import Router
+from bot.safety import Safety
+from bot.safety_texts import OFFER_PERSON
 from bot.sender import Sender
 from bot.settings import SettingsError, load_settings
 from bot.store import Store
@@ -106,14 +109,19 @@ async def deliver(client: httpx.AsyncClient, update: Dict[str, Any], secret: str
 
 
 @contextlib.asynccontextmanager
-async def workers(services, fake_rasa: FakeRasa, settings, **sender_options) -> AsyncIterator[None]:
+async def workers(
+    services, fake_rasa: FakeRasa, settings, safety: bool = False, **sender_options
+) -> AsyncIterator[None]:
+    catalogs = Catalogs(("fr", "en", "ru"))
     router = Router(
         services.store,
         services.redis,
         RasaClient("http://rasa.test", transport=fake_rasa.transport),
         LanguageChooser(("fr", "en", "ru"), "fr"),
-        catalogs=Catalogs(("fr", "en", "ru")),
+        catalogs=catalogs,
         rasa_retry_for=0.2,
+        desk=services.desk if safety else None,
+        guard=Guard(Safety(("fr", "en", "ru")), services.redis, catalogs, services.desk) if safety else None,
     )
     options = {"retry_idle_ms": 300, "sweep_after": 60, "backoff_base": 0.2, "sweep_interval": 0.1, **sender_options}
     sender = Sender(
@@ -503,3 +511,20 @@ def test_the_telegram_command_registers_shows_and_removes_the_webhook(
     telegram.prepare("getMe", 401, "Unauthorized")
     refused = command("info")
     assert refused.returncode == 1 and refused.stderr.strip() == "Telegram refused: InvalidToken"
+
+
+async def test_danger_on_telegram_in_russian_gets_the_emergency_answer_first(
+    gateway, settings, telegram, fake_rasa
+) -> None:
+    client, services = gateway
+    catalogs = Catalogs(("fr", "en", "ru"))
+    await deliver(client, text_update(7001, "помогите он меня бьёт", language="ru"))
+    async with workers(services, fake_rasa, settings, safety=True):
+        await until(lambda: len(telegram.sent()) == 2)
+        await asyncio.sleep(0.5)
+    texts = [call["params"]["text"] for call in telegram.calls if call["method"] == "sendMessage"]
+    assert texts == [
+        catalogs.render("utter_danger", "ru"),
+        catalogs.translate("ru", "safety_offer_person", OFFER_PERSON),
+    ]
+    assert fake_rasa.calls == []

@@ -15,11 +15,14 @@ from sqlalchemy import create_engine, select
 from twilio.request_validator import RequestValidator
 
 from bot.channels.twilio_sms import MEDIA_NOTICE, TwilioChannel
+from bot.guard import Guard
 from bot.i18n import Catalogs
 from bot.language import LanguageChooser
-from bot.models import Message
+from bot.models import Contact, Message
 from bot.rasa_client import RasaClient
 from bot.router import Router
+from bot.safety import Safety
+from bot.safety_texts import ERASE_CONFIRM, ERASED, OFFER_PERSON
 from bot.sender import Sender
 from bot.settings import load_settings
 from bot.store import Store
@@ -78,15 +81,21 @@ async def gateway(settings, fake_rasa: FakeRasa) -> AsyncIterator[tuple]:
 
 
 @contextlib.asynccontextmanager
-async def workers(services, fake_rasa: FakeRasa, settings, **sender_options) -> AsyncIterator[TwilioChannel]:
+async def workers(
+    services, fake_rasa: FakeRasa, settings, safety: bool = False, **sender_options
+) -> AsyncIterator[TwilioChannel]:
     channel = TwilioChannel(settings.twilio, PUBLIC, services.store)
+    catalogs = Catalogs(("fr", "en"))
+    guard = Guard(Safety(("fr", "en")), services.redis, catalogs, services.desk) if safety else None
     router = Router(
         services.store,
         services.redis,
         RasaClient("http://rasa.test", transport=fake_rasa.transport),
         LanguageChooser(("fr", "en"), "fr"),
-        catalogs=Catalogs(("fr", "en")),
+        catalogs=catalogs,
         rasa_retry_for=0.2,
+        desk=services.desk if safety else None,
+        guard=guard,
     )
     options = {"retry_idle_ms": 300, "sweep_after": 60, "backoff_base": 0.2, "sweep_interval": 0.1, **sender_options}
     sender = Sender(services.store, services.redis, {"sms": channel, "whatsapp": channel}, **options)
@@ -323,3 +332,52 @@ async def test_whatsapp_replies_come_from_a_whatsapp_sender_without_a_dedicated_
     finally:
         await channel.close()
         await service.close()
+
+
+async def test_danger_by_sms_gets_the_emergency_answer_first(gateway, settings, twilio, fake_rasa) -> None:
+    client, services = gateway
+    catalogs = Catalogs(("fr", "en"))
+    params = inbound("SMd1", "jsuis enfermée il a un couteau")
+    assert (await post(client, "/webhooks/twilio", params, signed("/webhooks/twilio", params))).status_code == 200
+    async with workers(services, fake_rasa, settings, safety=True):
+        await until(lambda: len(twilio.requests) == 2)
+        await asyncio.sleep(0.5)
+    bodies = [r["form"]["Body"] for r in twilio.requests]
+    assert bodies == [
+        catalogs.render("utter_danger", "fr"),
+        catalogs.translate("fr", "safety_offer_person", OFFER_PERSON),
+    ]
+    assert fake_rasa.calls == []  # the model was not asked
+
+
+async def test_a_minor_by_sms_in_english_gets_119_in_english(gateway, settings, twilio, fake_rasa) -> None:
+    client, services = gateway
+    params = inbound("SMm1", "hello im 15 years old and i need help")
+    assert (await post(client, "/webhooks/twilio", params, signed("/webhooks/twilio", params))).status_code == 200
+    async with workers(services, fake_rasa, settings, safety=True):
+        await until(lambda: len(twilio.requests) == 1)
+        await asyncio.sleep(0.5)
+    assert [r["form"]["Body"] for r in twilio.requests] == [Catalogs(("fr", "en")).render("utter_minor", "en")]
+
+
+async def test_erasure_by_sms_confirms_then_forgets_her_number(gateway, settings, twilio, fake_rasa) -> None:
+    client, services = gateway
+    catalogs = Catalogs(("fr", "en"))
+    async with workers(services, fake_rasa, settings, safety=True):
+        for sid, text in (("SMe1", "bonjour"), ("SMe2", "EFFACER")):
+            params = inbound(sid, text)
+            await post(client, "/webhooks/twilio", params, signed("/webhooks/twilio", params))
+            await until(lambda n=len(twilio.requests): len(twilio.requests) == n + 1)
+        params = inbound("SMe3", "oui")
+        await post(client, "/webhooks/twilio", params, signed("/webhooks/twilio", params))
+        await until(lambda: len(twilio.requests) == 3)
+        await asyncio.sleep(0.5)
+    bodies = [r["form"]["Body"] for r in twilio.requests]
+    assert bodies[1] == catalogs.translate("fr", "safety_erase_confirm", ERASE_CONFIRM)
+    assert bodies[2].startswith(catalogs.translate("fr", "safety_erased", ERASED))
+    assert all(r["form"]["To"] == PERSON for r in twilio.requests)
+    assert services.store.find_conversation("sms", PERSON) is None
+    with services.store.sessions() as session:
+        contacts = session.execute(select(Contact)).scalars().all()
+        assert [(c.erased_at is not None, c.address_enc) for c in contacts] == [(True, None)]
+        assert [m.direction for m in session.execute(select(Message)).scalars()] == ["out"]

@@ -82,6 +82,7 @@ STATE_NAMES = {
     "released": "rendue au bot",
     "closed": "clôturée",
     "cancelled": "annulée par la personne",
+    "erased": "effacée à la demande de la personne",
 }
 
 

@@ -21,7 +21,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Set, Tuple
 
 from babel import Locale
 from babel.dates import format_date, format_time, match_skeleton
@@ -179,14 +179,31 @@ class HandoffDesk:
         minor answer was sent), to flag her request to staff now or later."""
         urgent = self.catalogs.render("utter_danger", language) in texts
         minor = self.catalogs.render("utter_minor", language) in texts
+        await self.flag(conversation.id, urgent, minor)
+
+    async def flag(self, conversation_id: int, urgent: bool, minor: bool) -> None:
+        """Danger (``urgent``) or a minor seen in the conversation: flag her open request now
+        (the consoles are told) and any request she makes within a week."""
         if not (urgent or minor):
             return
-        key = _flags_key(conversation.id)
+        key = _flags_key(conversation_id)
         await self.redis.hset(key, mapping={**({"urgent": "1"} if urgent else {}), **({"minor": "1"} if minor else {})})
         await self.redis.expire(key, FLAGS_TTL_S)
-        ref = await self.store.run(self.handoffs.flag, conversation.id, urgent, minor)
+        ref = await self.store.run(self.handoffs.flag, conversation_id, urgent, minor)
         if ref is not None:
             await self.publish(ref.association, "flag", ref.id)
+
+    async def flags(self, conversation_id: int) -> Set[str]:
+        """ "urgent", "minor": what was seen in the conversation this past week."""
+        return set(await self.redis.hkeys(_flags_key(conversation_id)))
+
+    async def has_open_request(self, conversation_id: int) -> bool:
+        return await self.store.run(self.handoffs.open_for, conversation_id) is not None
+
+    @staticmethod
+    def conversation_keys() -> Tuple[str, ...]:
+        """Redis keys the desk keeps per conversation (``{id}``), for an erasure."""
+        return (f"{queues.PREFIX}:handoff:departement:{{id}}", f"{queues.PREFIX}:handoff:flags:{{id}}")
 
     async def language_changed(self, conversation_id: int, language: str) -> None:
         """She writes in another language now: her open request follows, so that what she is

@@ -63,7 +63,14 @@
     if (!session) { return; }
     request("GET", "/webchat/sessions/" + session + "/messages?after=" + lastId + "&wait=25")
       .then(function (response) {
-        if (response.status === 404) { session = null; sessionStorage.removeItem("chat-session"); throw new Error("gone"); }
+        if (response.status === 404) {
+          // erased at her request (or no longer kept): nothing of it stays on the page
+          session = null; sessionStorage.removeItem("chat-session");
+          while (log.firstChild) { log.removeChild(log.firstChild); }
+          lastId = 0;
+          status.textContent = body.dataset.erased;
+          throw new Error("gone");
+        }
         return response.json();
       })
       .then(function (data) { data.messages.forEach(show); status.textContent = ""; setTimeout(poll, 50); })

@@ -1,0 +1,37 @@
+"""erasure at the person's request: when a contact was erased (the stub left until the last
+message to her has gone is purged a few minutes later); on SQLite, ids never reused
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-06
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+AUTOINCREMENT = ("conversations", "messages", "handoffs")
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("contacts") as batch:
+        batch.add_column(sa.Column("erased_at", sa.DateTime(timezone=True), nullable=True))
+    if op.get_bind().dialect.name == "sqlite":
+        # SQLite reuses the highest ids once their rows are deleted (an erasure deletes the newest
+        # messages): a web chat polling "after id N" could then miss an answer. AUTOINCREMENT
+        # never reuses one. PostgreSQL sequences never do.
+        for table in AUTOINCREMENT:
+            with op.batch_alter_table(table, recreate="always", table_kwargs={"sqlite_autoincrement": True}):
+                pass
+
+
+def downgrade() -> None:  # AUTOINCREMENT stays on SQLite: harmless
+    with op.batch_alter_table("contacts") as batch:
+        batch.drop_column("erased_at")
