@@ -29,8 +29,9 @@ from bot.channels.webchat import WebChatChannel, webchat_routes
 from bot.console.routes import console_routes
 from bot.crypto import Vault
 from bot.db import make_engine, make_sessionmaker
+from bot.discreet import Discretion
 from bot.erasure import ErasurePurger
-from bot.guard import Guard
+from bot.guard import DiscreetTexts, Guard
 from bot.handoff.alerts import HandoffAlerts
 from bot.handoff.desk import HandoffDesk
 from bot.handoff.signals import Signals
@@ -92,6 +93,7 @@ def build_services(settings: Settings, catalogs: Optional[Catalogs] = None) -> S
         redis,
         catalogs,
         Signals(settings.languages),
+        discretion=Discretion(settings.languages),
     )
     return Services(
         settings=settings,
@@ -113,6 +115,7 @@ def flood_limits(settings: Settings) -> List[Limit]:
 
 
 def make_workers(services: Services) -> List[Callable[[], Coroutine[Any, Any, None]]]:
+    discretion = Discretion(services.settings.languages)
     router = Router(
         services.store,
         services.redis,
@@ -123,7 +126,7 @@ def make_workers(services: Services) -> List[Callable[[], Coroutine[Any, Any, No
         language_menu=LanguageMenu(services.settings.languages),
         catalogs=services.catalogs,
         desk=services.desk,
-        guard=Guard(Safety(services.settings.languages), services.redis, services.catalogs, services.desk),
+        guard=Guard(Safety(services.settings.languages), services.redis, services.catalogs, services.desk, discretion),
     )
     channels: dict = {"webchat": WebChatChannel()}
     settings = services.settings
@@ -138,7 +141,9 @@ def make_workers(services: Services) -> List[Callable[[], Coroutine[Any, Any, No
         channels["telegram"] = TelegramChannel(settings.telegram, services.store)
         if settings.telegram.mode == "polling":
             workers.append(TelegramPoller(services).run)
-    sender = Sender(services.store, services.redis, channels)
+    sender = Sender(
+        services.store, services.redis, channels, discreet_text=DiscreetTexts(discretion, services.catalogs)
+    )
     return [*workers, sender.run, ErasurePurger(services.store).run]
 
 

@@ -10,11 +10,13 @@ gateway    the web chat and webhooks only (production; workers run apart)
 worker     the router and sender workers only (production)
 nlg        the NLG endpoint only (production)
 i18n       extract | update | compile the translation catalogs; status | check | preview |
-           safety (what the safety lexicons catch and miss) for mediators
+           safety (what the safety lexicons catch and miss) | discreet (what a lock screen
+           shows; discreet versions) for mediators
 telegram   set-webhook | delete-webhook | info: connect the Telegram bot
 associations import FILE | list: the directory of approved associations
 staff      add USERNAME | list | disable USERNAME | enable USERNAME: console accounts
 console-code USERNAME   the current two-factor code of an account (local runs only)
+purge      [--dry-run] delete what the retention periods let go (run it daily from cron)
 """
 
 from __future__ import annotations
@@ -59,8 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", help="run the router and sender workers")
     sub.add_parser("nlg", help="run the NLG endpoint")
     i18n = sub.add_parser("i18n", help="translation catalogs")
-    i18n.add_argument("action", choices=["extract", "update", "compile", "status", "check", "preview", "safety"])
-    i18n.add_argument("--lang", help="preview: the language to show; safety: only this language")
+    i18n_actions = ["extract", "update", "compile", "status", "check", "preview", "safety", "discreet"]
+    i18n.add_argument("action", choices=i18n_actions)
+    i18n.add_argument("--lang", help="preview: the language to show; safety, discreet: only this language")
     i18n.add_argument("--responses", help="preview: comma-separated response names (default: all)")
     i18n.add_argument("--reviewed-only", action="store_true", help="preview: as with drafts not served")
     telegram = sub.add_parser("telegram", help="register or remove the Telegram webhook")
@@ -76,6 +79,8 @@ def _parser() -> argparse.ArgumentParser:
     staff.add_argument("--association", help="the association's slug (required for staff and mediators)")
     staff.add_argument("--name", default="", help="the name shown in the console")
     staff.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    purge = sub.add_parser("purge", help="delete what the retention periods let go")
+    purge.add_argument("--dry-run", action="store_true", help="count what would be deleted, delete nothing")
     code = sub.add_parser("console-code", help="current two-factor code of an account (local runs only)")
     code.add_argument("username")
     return parser
@@ -146,7 +151,44 @@ def main(argv: Optional[List[str]] = None) -> int:
         return _associations(args, settings)
     if command in {"staff", "console-code"}:
         return _staff(args, settings)
+    if command == "purge":
+        return asyncio.run(_purge(settings, args.dry_run))
     return 2
+
+
+async def _purge(settings: Settings, dry_run: bool) -> int:
+    import json
+    from datetime import timedelta
+
+    from bot import redis_client, retention
+    from bot.crypto import Vault
+    from bot.db import make_engine, make_sessionmaker
+    from bot.rasa_setup import tracker_key
+    from bot.settings import with_local_keys
+    from bot.store import Store
+
+    settings = with_local_keys(settings)
+    assert settings.keys is not None
+    engine = make_engine(settings.database_url)
+    store = Store(make_sessionmaker(engine), Vault(settings.keys), threads=1)
+    try:
+        purged, senders = retention.purge(
+            store,
+            timedelta(days=settings.retention_bot_days),
+            timedelta(days=settings.retention_handoff_days),
+            dry_run=dry_run,
+        )
+        if senders and not dry_run and settings.redis_url:
+            redis = redis_client.connect(settings.redis_url)
+            try:
+                await redis.delete(*(tracker_key(sender) for sender in senders))
+            finally:
+                await redis.close()
+        print(json.dumps({"dry_run": dry_run, **purged.as_dict()}))
+        return 0
+    finally:
+        store.close()
+        engine.dispose()
 
 
 def _staff(args: argparse.Namespace, settings: Settings) -> int:
@@ -299,6 +341,15 @@ def _i18n_report(args: argparse.Namespace) -> int:
         languages = ["fr", *[lang for lang in i18n_report.catalog_languages() if lang != "fr"]]
         print(i18n_report.format_status(i18n_report.status(lang) for lang in languages))
         return 0
+    if args.action == "discreet":
+        from bot.discreet import Discretion
+
+        languages = [args.lang] if args.lang else list(settings_languages())
+        problems = i18n_report.discretion_problems(languages, Discretion(settings_languages()))
+        for problem in problems:
+            print(problem)
+        print(f"discretion check: {len(problems)} problem(s)")
+        return 1 if problems else 0
     if args.action == "safety":
         from bot import safety_audit
         from bot.safety import Safety

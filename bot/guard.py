@@ -12,6 +12,9 @@
   SMS or WhatsApp erases at once: the provider stops every message to her after it, so no
   question could reach her.
 * The offer taken (``PARLER`` alone): a request for a person.
+* Discreet mode (``METEO`` alone; ``METEO FIN`` ends it, bot/discreet.py): every text sent to her
+  is its neutral version (:class:`DiscreetTexts`, applied by the sender), and nothing goes out
+  after a silence of hers (the sender keeps it until she writes).
 
 While a staff member holds her conversation the bot stays silent: danger and a minor are
 flagged to the staff, and only an erasure is still asked and done (her right).
@@ -25,10 +28,11 @@ from typing import List, Optional, Sequence
 from redis.asyncio import Redis
 
 from bot import queues
+from bot.discreet import Discretion
 from bot.handoff.desk import HandoffDesk
 from bot.i18n import Catalogs
 from bot.safety import Safety
-from bot.safety_texts import ADULT_ONLY, ERASE_CONFIRM, OFFER_PERSON
+from bot.safety_texts import ADULT_ONLY, DISCREET_FALLBACK, DISCREET_OFF, DISCREET_ON, ERASE_CONFIRM, OFFER_PERSON
 from bot.store import ConversationRef, Inbound
 
 ERASE_CONFIRM_TTL_S = 600
@@ -52,11 +56,20 @@ class Verdict:
     minor: bool = False
     request_person: bool = False  # she took the offer: the desk opens a request
     asks_erasure: bool = False  # the texts are the erasure question
+    discreet: Optional[bool] = None  # she turned discreet mode on (True) or off (False)
 
 
 class Guard:
-    def __init__(self, safety: Safety, redis: Redis, catalogs: Catalogs, desk: Optional[HandoffDesk]) -> None:
+    def __init__(
+        self,
+        safety: Safety,
+        redis: Redis,
+        catalogs: Catalogs,
+        desk: Optional[HandoffDesk],
+        discretion: Optional[Discretion] = None,
+    ) -> None:
         self.safety = safety
+        self.discretion = discretion
         self.redis = redis
         self.catalogs = catalogs
         self.desk = desk
@@ -69,6 +82,10 @@ class Guard:
             await self.redis.delete(pending)  # one answer only: yes, or she moved on
             if self.safety.confirms(text):
                 return Verdict(erase_now=True)
+        if self.discretion is not None and self.discretion.turns_on(text):
+            return Verdict([self._say(DISCREET_ON, "discreet_on", language)], discreet=True)
+        if self.discretion is not None and self.discretion.turns_off(text):
+            return Verdict([self._say(DISCREET_OFF, "discreet_off", language)], discreet=False)
         finding = self.safety.check(text)
         if finding.danger or finding.minor:
             texts = []
@@ -108,3 +125,19 @@ class Guard:
 def _is_provider_stop(text: str) -> bool:
     """Twilio's own opt-out words (it answers them itself and blocks what follows)."""
     return " ".join(text.split()).upper() in {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"}
+
+
+class DiscreetTexts:
+    """What a discreet contact is sent instead of a text (the sender's hook): the text with the
+    neutral pieces of her language, or, if a sensitive word is left, the neutral fallback."""
+
+    def __init__(self, discretion: Discretion, catalogs: Catalogs) -> None:
+        self.discretion = discretion
+        self.catalogs = catalogs
+
+    def __call__(self, text: str, language: Optional[str]) -> str:
+        language = language or "fr"
+        neutral = self.discretion.discreet(text, language)
+        if neutral is not None:
+            return neutral
+        return self.catalogs.translate(language, "discreet_fallback", DISCREET_FALLBACK)

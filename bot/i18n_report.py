@@ -16,6 +16,7 @@ import yaml
 from babel.messages.catalog import Catalog, Message
 from babel.messages.pofile import read_po
 
+from bot.discreet import Discretion, opening
 from bot.i18n import DOMAIN, SOURCE_LANGUAGE, TRANSLATIONS_DIR, Catalogs, load_source_responses
 from bot.sms import sms_cost
 
@@ -277,3 +278,28 @@ def preview(language: str, names: Optional[Sequence[str]] = None, serve_drafts: 
         marker = " [draft]" if name in drafts else ""
         blocks.append(f"── {name}{marker} · {cost.segments} SMS ({cost.encoding})\n{text}")
     return "\n\n".join(blocks)
+
+
+def discretion_problems(
+    languages: Sequence[str], discretion: Discretion, translations_dir: Path = TRANSLATIONS_DIR
+) -> List[Problem]:
+    """Every text sent to her (all but the web chat page's): nothing sensitive within what a lock
+    screen shows, and a discreet version with nothing sensitive at all."""
+    problems: List[Problem] = []
+    for language in languages:
+        if language == SOURCE_LANGUAGE:
+            catalog = load_template(translations_dir)
+        else:
+            catalog = load_catalog(language, translations_dir)
+        for message in _entries(catalog):
+            if message.context == "webchat":
+                continue
+            text = str(message.string or message.id) if language != SOURCE_LANGUAGE else str(message.id)
+            context = message.context or ""
+            shown = discretion.sensitive_in(opening(text))
+            if shown:
+                problems.append(Problem(language, context, "sensitive in the first 40 characters", ", ".join(shown)))
+            if discretion.discreet(text, language) is None:
+                left = discretion.sensitive_in(text)
+                problems.append(Problem(language, context, "discreet version still sensitive", ", ".join(left)))
+    return problems

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import declarative_base
 
@@ -59,6 +60,8 @@ class Contact(Base):  # type: ignore[misc,valid-type]
     # set when she asked for erasure: what is left (her address until the last message to her
     # has gone, the handoffs marked "erased") is purged a few minutes later
     erased_at = Column(DateTime(timezone=True), nullable=True)
+    # discreet mode (her code word): neutral texts only, nothing sent after a silence of hers
+    discreet = Column(Boolean, nullable=False, default=False, server_default=false())
     created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
     last_seen_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
 

@@ -200,6 +200,11 @@ class Router:
             return
         if verdict is not None and self.desk is not None:
             await self.desk.flag(conversation.id, verdict.urgent, verdict.minor)
+        if verdict is not None and verdict.discreet is not None:
+            await self.store.run(self.store.set_discreet, conversation.contact_id, verdict.discreet)
+        if conversation.discreet:  # she wrote: what was kept back during her silence goes now
+            for held in await self.store.run(self.store.release_held, conversation.id):
+                await queues.notify_outbox(self.redis, held)
         if conversation.state == HUMAN_HOLDS:
             # a staff member holds the conversation: the bot says nothing, the console shows it;
             # only a wish to erase is still asked (her right)

@@ -2,7 +2,9 @@
 
 Each text starts neutrally (a lock screen shows about 40 characters) and names the word she
 writes (``PARLER``, ``OUI``, ``EFFACER``): the first ``talk``, ``confirm`` and ``stop`` words of
-her language's ``translations/<lang>/safety.yml`` (a test checks each translation names them).
+her language's ``translations/<lang>/safety.yml``; ``METEO``, ``METEO FIN``: the first ``on``
+and ``off`` words of ``translations/<lang>/discreet.yml`` (tests check each translation names
+them).
 The danger and minor answers themselves are the model's (``utter_danger``, ``utter_minor``),
 reviewed with the other answers.
 """
@@ -27,6 +29,19 @@ ERASED = pgettext(
     "safety_erased",
     "C'est fait : plus rien de vous n'est gardé ici. Vous pouvez écrire à nouveau quand vous voulez. "
     "En danger : 17 ou 112, SMS 114.",
+)
+DISCREET_ON = pgettext(
+    "discreet_on",
+    "C'est noté. Mes réponses seront courtes et neutres, et je n'écrirai pas après un silence. "
+    "Pour revenir aux réponses complètes, écrivez METEO FIN.",
+)
+DISCREET_OFF = pgettext(
+    "discreet_off",
+    "C'est noté, je reprends les réponses complètes. Pour des réponses discrètes, écrivez METEO.",
+)
+DISCREET_FALLBACK = pgettext(
+    "discreet_fallback",
+    "Je ne peux pas répondre à cela de façon discrète. Pour la réponse complète, écrivez METEO FIN.",
 )
 ADVICE = {
     "sms": pgettext(
@@ -53,5 +68,8 @@ CONTEXTS = {
     ADULT_ONLY: "safety_adult_only",
     ERASE_CONFIRM: "safety_erase_confirm",
     ERASED: "safety_erased",
+    DISCREET_ON: "discreet_on",
+    DISCREET_OFF: "discreet_off",
+    DISCREET_FALLBACK: "discreet_fallback",
     **{text: f"safety_advice_{channel}" for channel, text in ADVICE.items()},
 }

@@ -10,11 +10,12 @@ was lost are swept; entries of a sender that died are claimed by another.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import socket
 from datetime import timedelta
-from typing import Mapping, Optional, Set
+from typing import Callable, Mapping, Optional, Set
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -26,6 +27,8 @@ from bot.store import DEAD, FAILED, QUEUED, SENT, Outbound, Store
 from bot.tasks import stop as stop_tasks
 
 log = logging.getLogger(__name__)
+
+DISCREET_SILENCE = timedelta(minutes=30)  # discreet mode: no message after her silence this long
 
 
 class Sender:
@@ -43,8 +46,15 @@ class Sender:
         backoff_max: float = 300.0,
         sweep_interval: float = 1.0,
         consumer: Optional[str] = None,
+        discreet_text: Optional[Callable[[str, Optional[str]], str]] = None,
+        discreet_silence: timedelta = DISCREET_SILENCE,
     ) -> None:
+        """``discreet_text``: the neutral version of a text for a contact in discreet mode
+        (bot.guard.DiscreetTexts); nothing is sent to her after ``discreet_silence`` without a
+        message of hers (it waits until she writes)."""
         self.store = store
+        self.discreet_text = discreet_text
+        self.discreet_silence = discreet_silence
         self.redis = redis
         self.channels = dict(channels)
         self.max_attempts = max_attempts
@@ -132,6 +142,17 @@ class Sender:
         return following
 
     async def _attempt(self, message: Outbound) -> Optional[int]:
+        conversation = message.conversation
+        if conversation is not None and conversation.discreet and message.channel != "webchat":
+            silent_since = conversation.last_seen_at
+            if silent_since is not None and utcnow() - silent_since > self.discreet_silence:
+                await self.store.run(self.store.hold, message.id)
+                return None  # kept back until she writes; later replies wait behind it
+            if self.discreet_text is not None:
+                message = dataclasses.replace(message, text=self.discreet_text(message.text, conversation.language))
+        return await self._send_now(message)
+
+    async def _send_now(self, message: Outbound) -> Optional[int]:
         message_id = message.id
         conversation = message.conversation
         channel = self.channels.get(message.channel)

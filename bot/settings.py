@@ -104,6 +104,8 @@ class Settings:
     flood_per_hour: int = 200
     handoff_alert_after_seconds: int = 600
     console_session_hours: int = 10
+    retention_bot_days: int = 30  # conversations with the bot only: after her last message
+    retention_handoff_days: int = 90  # conversations handed to an association: after it ended
     keys: Optional[Keys] = field(default=None, repr=False)
 
     @property
@@ -315,6 +317,10 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         ),
         console_session_hours=_int(
             env.get("OUTREACH_CONSOLE_SESSION_HOURS", "10"), "OUTREACH_CONSOLE_SESSION_HOURS", 1, 72
+        ),
+        retention_bot_days=_int(env.get("OUTREACH_RETENTION_BOT_DAYS", "30"), "OUTREACH_RETENTION_BOT_DAYS", 1, 3650),
+        retention_handoff_days=_int(
+            env.get("OUTREACH_RETENTION_HANDOFF_DAYS", "90"), "OUTREACH_RETENTION_HANDOFF_DAYS", 1, 3650
         ),
         keys=keys,
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, List, Optional, Sequence, Tuple, TypeVar
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy import text as sql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
@@ -28,6 +28,7 @@ ADDRESS = "channel-address"
 IN, OUT = "in", "out"
 RECEIVED, DONE = "received", "done"
 QUEUED, SENDING, SENT, DELIVERED, FAILED = "queued", "sending", "sent", "delivered", "failed"
+HELD = "held_discreet"  # error_code of a queued reply kept back until she writes (discreet mode)
 DEAD = "dead"  # retried until the last attempt: kept, visible, not sent
 
 
@@ -41,6 +42,8 @@ class ConversationRef:
     state: str
     stopped: bool = False
     erased: bool = False  # she asked for erasure: only the confirmation to her is left
+    discreet: bool = False  # neutral texts only; nothing sent after a silence of hers
+    last_seen_at: Optional[datetime] = None  # her last message
 
 
 @dataclass(frozen=True)
@@ -245,6 +248,44 @@ class Store:
             session.execute(update(Message).where(Message.id == row.id).values(**values))
             session.commit()
             return int(row.contact_id)
+
+    def set_discreet(self, contact_id: int, discreet: bool) -> None:
+        with self._sessions() as session:
+            session.execute(update(Contact).where(Contact.id == contact_id).values(discreet=discreet))
+            session.commit()
+
+    def hold(self, message_id: int) -> None:
+        """Keep a claimed reply back (discreet mode, she has been silent): queued, not due,
+        until she writes again (:meth:`release_held`)."""
+        with self._sessions() as session:
+            session.execute(
+                update(Message)
+                .where(Message.id == message_id, Message.status == SENDING)
+                .values(status=QUEUED, error_code=HELD, next_attempt_at=None)
+            )
+            session.commit()
+
+    def release_held(self, conversation_id: int) -> List[int]:
+        """She wrote again: the replies kept back go first; returns their ids, in order."""
+        with self._sessions() as session:
+            ids = (
+                session.execute(
+                    select(Message.id)
+                    .where(
+                        Message.conversation_id == conversation_id,
+                        Message.direction == OUT,
+                        Message.status == QUEUED,
+                        Message.error_code == HELD,
+                    )
+                    .order_by(Message.id)
+                )
+                .scalars()
+                .all()
+            )
+            if ids:
+                session.execute(update(Message).where(Message.id.in_(ids)).values(error_code=None))
+                session.commit()
+            return [int(i) for i in ids]
 
     def set_language(self, contact_id: int, language: str) -> None:
         with self._sessions() as session:
@@ -482,6 +523,7 @@ class Store:
                 .where(
                     Message.direction == OUT,
                     Message.status == QUEUED,
+                    or_(Message.error_code.is_(None), Message.error_code != HELD),  # held: until she writes
                     # a notification lost, or a retry now due
                     ((Message.next_attempt_at.is_(None)) & (Message.created_at < now - older_than))
                     | (Message.next_attempt_at <= now),
@@ -616,6 +658,8 @@ def _ref(conversation: Conversation, contact: Contact) -> ConversationRef:
         state=conversation.state,
         stopped=contact.stopped_at is not None,
         erased=contact.erased_at is not None,
+        discreet=bool(contact.discreet),
+        last_seen_at=_aware(contact.last_seen_at) if contact.last_seen_at else None,
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import re
 from pathlib import Path
-from typing import AsyncIterator, Dict, List
+from typing import AsyncIterator, Dict, List, Tuple
 
 import httpx
 import pytest
@@ -146,15 +146,16 @@ async def test_login_needs_the_password_and_a_fresh_two_factor_code(world: World
     async with world.client() as client:
         console = Console(client)
         assert (await console.login("anna", secret, code="000000")).status_code == 401
-        response = await console.login("anna", secret)
+        code = current_code(secret)
+        response = await console.login("anna", secret, code=code)
         assert response.status_code == 303 and response.headers["location"] == "/console"
         cookie = response.headers["set-cookie"]
         assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
         assert "Path=/console" in cookie
         assert (await client.get("/console")).status_code == 200
     async with world.client() as client:
-        # the same code a second time is refused (replay)
-        assert (await Console(client).login("anna", secret, code=current_code(secret))).status_code == 401
+        # the same code a second time is refused (replay), even if a new 30-second step began
+        assert (await Console(client).login("anna", secret, code=code)).status_code == 401
     actions = [event.action for event in world.audit.recent()]
     assert actions.count("login") == 1 and actions.count("login_failed") == 2
 
@@ -436,13 +437,19 @@ async def test_an_ended_request_shows_nothing_of_what_came_after(world: World) -
         assert [n["text"] for n in seen_by_b["notes"]] == ["note de B"]
 
 
-async def test_a_typed_message_and_a_canned_reply_are_not_sent_together(world: World) -> None:
+async def held_by_anna(world: World, stack: contextlib.AsyncExitStack) -> Tuple[Console, Person, int]:
+    """Anna (asso-a) logged in, holding the request of a person who asked on the web chat."""
     world.account("anna", "staff", "asso-a")
+    anna = await world.console(stack, "anna")
+    person = await Person(await stack.enter_async_context(world.client())).start()
+    handoff = await request_for(world, person, "asso-a")
+    assert (await anna.api("POST", f"/handoffs/{handoff}/claim")).status_code == 200
+    return anna, person, handoff
+
+
+async def test_a_typed_message_and_a_canned_reply_are_not_sent_together(world: World) -> None:
     async with contextlib.AsyncExitStack() as stack:
-        anna = await world.console(stack, "anna")
-        person = await Person(await stack.enter_async_context(world.client())).start()
-        handoff = await request_for(world, person, "asso-a")
-        assert (await anna.api("POST", f"/handoffs/{handoff}/claim")).status_code == 200
+        anna, person, handoff = await held_by_anna(world, stack)
         both = await anna.api("POST", f"/handoffs/{handoff}/reply", {"text": "mon texte", "canned": "canned_hello"})
         assert both.status_code == 422
         assert await person.texts("staff") == []
@@ -457,3 +464,18 @@ async def test_logging_out_needs_the_token_and_ends_the_session(world: World) ->
         response = await anna.http.post("/console/logout", data={"csrf": anna.csrf})
         assert response.status_code == 303
         assert (await anna.api("GET", "/me")).status_code == 401
+
+
+async def test_in_discreet_mode_a_reply_with_a_sensitive_word_is_refused(world: World) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        anna, _person, handoff = await held_by_anna(world, stack)
+        store = world.services.store
+        ref = world.services.desk.handoffs.get(handoff, "asso-a")
+        store.set_discreet(store.conversation(ref.conversation_id).contact_id, True)
+        page = (await anna.http.get(f"/console/handoffs/{handoff}")).text
+        assert "MODE DISCRET" in page
+        refused = await anna.api("POST", f"/handoffs/{handoff}/reply", {"text": "Allez porter plainte à la police."})
+        assert refused.status_code == 422 and refused.json()["error"]["code"] == "discreet"
+        assert "police" in refused.json()["error"]["message"]
+        neutral = await anna.api("POST", f"/handoffs/{handoff}/reply", {"text": "Bonjour, je suis là."})
+        assert neutral.status_code == 200

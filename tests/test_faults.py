@@ -6,6 +6,7 @@ twilio client, and that nothing else is stored."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from pathlib import Path
 from typing import AsyncIterator, Dict, Iterator
@@ -18,6 +19,7 @@ from bot import queues
 from bot.channels.twilio_sms import TwilioChannel
 from bot.i18n import Catalogs
 from bot.language import LanguageChooser
+from bot.logs import quiet_third_parties
 from bot.models import Message
 from bot.rasa_client import RasaClient
 from bot.redis_server import PrivateRedis
@@ -33,6 +35,25 @@ from tests.test_twilio import ACCOUNT, NUMBER, PUBLIC, TOKEN, inbound, post, sig
 
 def person(n: int) -> str:
     return f"+336{n:08d}"
+
+
+@pytest.fixture(autouse=True)
+def logs_carry_nothing_personal(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Every log record of these runs (errors, a Redis restart, Rasa down, a worker killed),
+    at DEBUG with the app's logging configuration, holds no phone number, no message text, no
+    token and no tracker."""
+    quiet_third_parties()
+    caplog.set_level(logging.DEBUG)
+    yield
+    records = [record for when in ("setup", "call") for record in caplog.get_records(when)]
+    assert records, "nothing was logged: the check would prove nothing"
+    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")  # with the tracebacks
+    text = "\n".join(formatter.format(record) for record in records)
+    for secret in [person(n) for n in range(5)] + [person(n)[1:] for n in range(5)]:
+        assert secret not in text
+    for words in ("avant", "pendant", "question", "bonjour", "encore", "reply 0 to"):
+        assert words not in text, words
+    assert TOKEN not in text and "tracker" not in text.lower()
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from bot import queues
+from bot.discreet import Discretion
 from bot.guard import Guard
 from bot.handoff.desk import HandoffDesk
 from bot.handoff.directory import parse_directory
@@ -78,7 +79,7 @@ class Setup:
             LanguageChooser(SUPPORTED_LANGUAGES, "fr"),
             desk=self.desk,
             catalogs=catalogs,
-            guard=Guard(safety, redis, catalogs, self.desk) if safety is not None else None,
+            guard=Guard(safety, redis, catalogs, self.desk, Discretion(SUPPORTED_LANGUAGES)) if safety else None,
         )
         self.catalogs = catalogs
         self.redis = redis

@@ -13,14 +13,25 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select
 
 from bot import erasure
-from bot.guard import ERASE_CONFIRM_TTL_S, erase_pending_key
+from bot.discreet import Discretion
+from bot.guard import ERASE_CONFIRM_TTL_S, DiscreetTexts, erase_pending_key
 from bot.handoff.states import CLAIMED
 from bot.i18n import Catalogs
+from bot.i18n_report import discretion_problems
 from bot.models import AuditEvent, Contact, Conversation, Handoff, HandoffNote, Message
 from bot.rasa_setup import tracker_key
 from bot.safety import KINDS, Safety
 from bot.safety_audit import audit, format_audit
-from bot.safety_texts import ADULT_ONLY, ADVICE, ERASE_CONFIRM, ERASED, OFFER_PERSON
+from bot.safety_texts import (
+    ADULT_ONLY,
+    ADVICE,
+    DISCREET_FALLBACK,
+    DISCREET_OFF,
+    DISCREET_ON,
+    ERASE_CONFIRM,
+    ERASED,
+    OFFER_PERSON,
+)
 from bot.settings import SUPPORTED_LANGUAGES
 from bot.store import SENT, ConversationRef, Store
 from tests.fakes import FakeRasa
@@ -292,3 +303,51 @@ async def test_erasure_in_her_language(setup: SafetySetup, store: Store, safety:
     assert asked == [setup.say_text(ERASE_CONFIRM, "safety_erase_confirm", "ro")]
     answers = await setup.say(conv, safety.word["confirm"]["ro"])
     assert answers and answers[0].startswith(setup.say_text(ERASED, "safety_erased", "ro"))
+
+
+# -- discreet mode ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def discretion() -> Discretion:
+    return Discretion(SUPPORTED_LANGUAGES)
+
+
+def test_no_text_shows_a_sensitive_word_on_a_lock_screen_and_each_has_a_discreet_version(
+    discretion: Discretion,
+) -> None:
+    problems = discretion_problems(SUPPORTED_LANGUAGES, discretion)
+    assert problems == [], "\n".join(map(str, problems))
+
+
+@pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
+def test_the_discreet_answers_name_the_code_words_of_her_language(
+    discretion: Discretion, catalogs: Catalogs, language: str
+) -> None:
+    on, off = discretion.word("on", language), discretion.word("off", language)
+    assert on and off and discretion.turns_on(on) and discretion.turns_off(off)
+    assert off in catalogs.translate(language, "discreet_on", DISCREET_ON)
+    assert on in catalogs.translate(language, "discreet_off", DISCREET_OFF)
+    assert off in catalogs.translate(language, "discreet_fallback", DISCREET_FALLBACK)
+    assert on in catalogs.render("utter_goodbye", language)
+
+
+def test_a_text_that_cannot_be_made_discreet_becomes_the_neutral_fallback(
+    discretion: Discretion, catalogs: Catalogs
+) -> None:
+    texts = DiscreetTexts(discretion, catalogs)
+    assert texts("Allez à la police avec votre proxénète xyz", "fr") == catalogs.translate(
+        "fr", "discreet_fallback", DISCREET_FALLBACK
+    )
+    law = catalogs.render("utter_law", "ro")
+    neutral = texts(law, "ro")
+    assert neutral != law and discretion.sensitive_in(neutral) == []
+
+
+async def test_discreet_mode_is_turned_on_and_off_by_her_code_word(setup: SafetySetup, store: Store) -> None:
+    conv = sms(store)
+    await setup.say(conv, "bonjour")
+    assert await setup.say(conv, "meteo") == [setup.say_text(DISCREET_ON, "discreet_on")]
+    assert store.conversation(conv.id).discreet
+    assert await setup.say(conv, "METEO FIN") == [setup.say_text(DISCREET_OFF, "discreet_off")]
+    assert not store.conversation(conv.id).discreet

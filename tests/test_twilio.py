@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 from typing import AsyncIterator
 from urllib.parse import urlencode
 
@@ -14,18 +15,20 @@ import pytest
 from sqlalchemy import create_engine, select
 from twilio.request_validator import RequestValidator
 
+from bot import queues
 from bot.channels.twilio_sms import MEDIA_NOTICE, TwilioChannel
-from bot.guard import Guard
+from bot.discreet import Discretion
+from bot.guard import DiscreetTexts, Guard
 from bot.i18n import Catalogs
 from bot.language import LanguageChooser
 from bot.models import Contact, Message
 from bot.rasa_client import RasaClient
 from bot.router import Router
 from bot.safety import Safety
-from bot.safety_texts import ERASE_CONFIRM, ERASED, OFFER_PERSON
+from bot.safety_texts import DISCREET_ON, ERASE_CONFIRM, ERASED, OFFER_PERSON
 from bot.sender import Sender
 from bot.settings import load_settings
-from bot.store import Store
+from bot.store import Store, new_outbound
 from tests.conftest import gateway_env
 from tests.fake_twilio import FakeTwilio
 from tests.fakes import FakeRasa
@@ -86,7 +89,10 @@ async def workers(
 ) -> AsyncIterator[TwilioChannel]:
     channel = TwilioChannel(settings.twilio, PUBLIC, services.store)
     catalogs = Catalogs(("fr", "en"))
-    guard = Guard(Safety(("fr", "en")), services.redis, catalogs, services.desk) if safety else None
+    discretion = Discretion(("fr", "en"))
+    guard = Guard(Safety(("fr", "en")), services.redis, catalogs, services.desk, discretion) if safety else None
+    if safety:
+        sender_options.setdefault("discreet_text", DiscreetTexts(discretion, catalogs))
     router = Router(
         services.store,
         services.redis,
@@ -381,3 +387,41 @@ async def test_erasure_by_sms_confirms_then_forgets_her_number(gateway, settings
         contacts = session.execute(select(Contact)).scalars().all()
         assert [(c.erased_at is not None, c.address_enc) for c in contacts] == [(True, None)]
         assert [m.direction for m in session.execute(select(Message)).scalars()] == ["out"]
+
+
+async def test_discreet_mode_by_sms_neutral_texts_and_nothing_after_her_silence(
+    gateway, settings, twilio, fake_rasa
+) -> None:
+    client, services = gateway
+    catalogs, discretion = Catalogs(("fr", "en")), Discretion(("fr", "en"))
+    law = catalogs.render("utter_law", "fr")
+
+    async def sms(sid: str, text: str, expected: int) -> None:
+        params = inbound(sid, text)
+        assert (await post(client, "/webhooks/twilio", params, signed("/webhooks/twilio", params))).status_code == 200
+        await until(lambda: len(twilio.requests) == expected)
+
+    async with workers(services, fake_rasa, settings, safety=True, discreet_silence=timedelta(seconds=2)):
+        await sms("SMq0", "bonjour", 1)  # a French conversation
+        await sms("SMq1", "METEO", 2)
+        fake_rasa.reply_text = law
+        await sms("SMq2", "c'est légal de vendre ?", 3)
+        # a staff reply written after her silence waits until she writes again
+        await asyncio.sleep(2.5)
+        conversation = services.store.find_conversation("sms", PERSON)
+        with services.store.sessions() as session:
+            row = new_outbound(services.store.vault, conversation.id, "sms", "staff", "Bonjour, je suis là.", "fr")
+            session.add(row)
+            session.commit()
+            held = int(row.id)
+        await queues.notify_outbox(services.redis, held)
+        await asyncio.sleep(1.5)
+        assert len(twilio.requests) == 3
+        fake_rasa.reply_text = None
+        await sms("SMq3", "merci", 5)
+        await asyncio.sleep(0.5)
+    bodies = [r["form"]["Body"] for r in twilio.requests][1:]
+    assert bodies[0] == catalogs.translate("fr", "discreet_on", DISCREET_ON)
+    assert bodies[1] == discretion.discreet(law, "fr") and bodies[1] != law
+    assert bodies[2:] == ["Bonjour, je suis là.", "reply 0 to merci"]  # kept back, then in order
+    assert all(discretion.sensitive_in(body) == [] for body in bodies)

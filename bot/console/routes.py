@@ -275,6 +275,11 @@ def console_routes(services: Any) -> list:
                 raise ConsoleError(422, "too_long", f"Le message dépasse {MAX_REPLY} caractères.")
             if ref.state != CLAIMED or ref.claimed_by != staff:
                 raise ConsoleError(409, "not_yours", "Prenez d'abord la conversation en charge.")
+            sensitive = await desk.discreet_problem(ref, text)
+            if sensitive:
+                words = ", ".join(f"« {word} »" for word in sensitive)
+                advice = f"Mode discret (son téléphone peut être lu) : retirez {words}, ou une réponse type."
+                raise ConsoleError(422, "discreet", advice)
             if await desk.reply(ref, staff, text) is None:
                 raise ConsoleError(409, "not_yours", "Prenez d'abord la conversation en charge.")
             await record(current, "reply", ref, f"canned:{canned}" if canned else "free text")
@@ -312,6 +317,7 @@ def console_routes(services: Any) -> list:
         return {
             "handoff": _handoff_json(ref),
             "channel": conversation.channel if conversation else None,
+            "discreet": bool(conversation and conversation.discreet),
             "transcript": [
                 {
                     "id": line.id,

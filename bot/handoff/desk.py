@@ -28,6 +28,7 @@ from babel.dates import format_date, format_time, match_skeleton
 from redis.asyncio import Redis
 
 from bot import queues
+from bot.discreet import Discretion
 from bot.handoff import departements
 from bot.handoff.routing import Decision, route
 from bot.handoff.signals import Signals
@@ -92,8 +93,10 @@ class HandoffDesk:
         catalogs: Catalogs,
         signals: Signals,
         clock: Callable[[], datetime] = utcnow,
+        discretion: Optional[Discretion] = None,
     ) -> None:
         self.store = store
+        self.discretion = discretion
         self.handoffs = handoffs
         self.directory = directory
         self.redis = redis
@@ -236,6 +239,18 @@ class HandoffDesk:
             return False
         await self.publish(ref.association, "claimed", ref.id)
         return True
+
+    async def discreet_problem(self, ref: HandoffRef, text: str) -> List[str]:
+        """The sensitive words that keep a staff reply from a contact in discreet mode (what
+        her language's neutral pieces cannot replace); [] when it may go."""
+        if self.discretion is None:
+            return []
+        conversation = await self.store.run(self.store.conversation, ref.conversation_id)
+        if conversation is None or not conversation.discreet:
+            return []
+        if self.discretion.discreet(text, conversation.language or ref.language) is not None:
+            return []
+        return sorted(set(self.discretion.sensitive_in(text)))
 
     async def reply(self, ref: HandoffRef, staff: str, text: str) -> Optional[int]:
         message_id = await self.store.run(self.handoffs.staff_reply, ref.id, staff, ref.association, text)

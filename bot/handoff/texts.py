@@ -65,7 +65,7 @@ CANNED = {
     ),
     "canned_safe_now": pgettext(
         "canned_safe_now",
-        "Pouvez-vous écrire sans danger en ce moment ? Si quelqu'un peut lire votre téléphone, "
+        "Pouvez-vous écrire tranquillement en ce moment ? Si quelqu'un peut lire votre téléphone, "
         "effacez nos messages après. En danger : 17 ou 112, SMS au 114.",
     ),
     "canned_looking": pgettext(

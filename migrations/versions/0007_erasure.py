@@ -1,5 +1,6 @@
 """erasure at the person's request: when a contact was erased (the stub left until the last
-message to her has gone is purged a few minutes later); on SQLite, ids never reused
+message to her has gone is purged a few minutes later); discreet mode; on SQLite, ids never
+reused
 
 Revision ID: 0007
 Revises: 0006
@@ -23,6 +24,7 @@ AUTOINCREMENT = ("conversations", "messages", "handoffs")
 def upgrade() -> None:
     with op.batch_alter_table("contacts") as batch:
         batch.add_column(sa.Column("erased_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("discreet", sa.Boolean(), nullable=False, server_default=sa.false()))
     if op.get_bind().dialect.name == "sqlite":
         # SQLite reuses the highest ids once their rows are deleted (an erasure deletes the newest
         # messages): a web chat polling "after id N" could then miss an answer. AUTOINCREMENT
@@ -34,4 +36,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:  # AUTOINCREMENT stays on SQLite: harmless
     with op.batch_alter_table("contacts") as batch:
+        batch.drop_column("discreet")
         batch.drop_column("erased_at")
