@@ -23,6 +23,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from bot import redis_client
+from bot.association_keys import AssociationKeys
 from bot.channels.telegram import telegram_routes
 from bot.channels.twilio_sms import twilio_routes
 from bot.channels.webchat import WebChatChannel, webchat_routes
@@ -88,7 +89,7 @@ def build_services(settings: Settings, catalogs: Optional[Catalogs] = None) -> S
     sessions = store.sessions
     desk = HandoffDesk(
         store,
-        HandoffStore(sessions, store.vault),
+        HandoffStore(sessions, store.vault, AssociationKeys(sessions, store.vault)),
         DirectoryStore(sessions),
         redis,
         catalogs,

@@ -13,7 +13,8 @@ i18n       extract | update | compile the translation catalogs; status | check |
            safety (what the safety lexicons catch and miss) | discreet (what a lock screen
            shows; discreet versions) for mediators
 telegram   set-webhook | delete-webhook | info: connect the Telegram bot
-associations import FILE | list: the directory of approved associations
+associations import FILE | list | shred-key SLUG --yes: the directory of approved
+           associations; destroying an association's own key (crypto-shredding)
 staff      add USERNAME | list | disable USERNAME | enable USERNAME: console accounts
 console-code USERNAME   the current two-factor code of an account (local runs only)
 purge      [--dry-run] delete what the retention periods let go (run it daily from cron)
@@ -69,8 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     telegram = sub.add_parser("telegram", help="register or remove the Telegram webhook")
     telegram.add_argument("action", choices=["set-webhook", "delete-webhook", "info"])
     associations = sub.add_parser("associations", help="the directory of approved associations")
-    associations.add_argument("action", choices=["import", "list"])
-    associations.add_argument("file", nargs="?", help="import: a YAML file like examples/associations.example.yml")
+    associations.add_argument("action", choices=["import", "list", "shred-key"])
+    associations.add_argument(
+        "file", nargs="?", help="import: a YAML file like examples/associations.example.yml; shred-key: the slug"
+    )
+    associations.add_argument("--yes", action="store_true", help="shred-key: do it (irreversible)")
     associations.add_argument("--dry-run", action="store_true", help="import: check and show, change nothing")
     staff = sub.add_parser("staff", help="console accounts")
     staff.add_argument("action", choices=["add", "list", "disable", "enable"])
@@ -257,6 +261,33 @@ def _staff(args: argparse.Namespace, settings: Settings) -> int:
         engine.dispose()
 
 
+def _shred_key(args: argparse.Namespace, settings: Settings, engine: Any) -> int:
+    """Destroy an association's own keys: its ended transcripts and its notes become unreadable."""
+    from bot.association_keys import AssociationKeys
+    from bot.console.audit import AuditLog
+    from bot.crypto import Vault
+    from bot.db import make_sessionmaker
+    from bot.settings import with_local_keys
+
+    if not args.file:
+        print("associations shred-key needs the association's slug", file=sys.stderr)
+        return 2
+    if not args.yes:
+        print(
+            f"This makes every ended transcript and note of {args.file} unreadable, for good. "
+            "Run again with --yes to do it.",
+            file=sys.stderr,
+        )
+        return 2
+    settings = with_local_keys(settings)
+    assert settings.keys is not None
+    sessions = make_sessionmaker(engine)
+    destroyed = AssociationKeys(sessions, Vault(settings.keys)).destroy(args.file)
+    AuditLog(sessions).record("command line", "key_destroyed", args.file, None, f"{destroyed} key(s)")
+    print(f"{destroyed} key(s) of {args.file} destroyed; running processes stop reading them within 30 s")
+    return 0
+
+
 def _associations(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
@@ -269,6 +300,8 @@ def _associations(args: argparse.Namespace, settings: Settings) -> int:
     engine = make_engine(settings.database_url)
     store = DirectoryStore(make_sessionmaker(engine))
     try:
+        if args.action == "shred-key":
+            return _shred_key(args, settings, engine)
         if args.action == "list":
             for association in store.load().associations:
                 mark = " [EXAMPLE DATA]" if association.example else ""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from typing import Tuple
+from typing import Callable, Optional, Tuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -28,6 +28,13 @@ class DecryptionError(Exception):
     """A ciphertext could not be opened (unknown key id, tampered data, wrong purpose)."""
 
 
+class KeyDestroyed(DecryptionError):
+    """The ciphertext was sealed with an association's key that has been destroyed."""
+
+
+KeyResolver = Callable[[str], Optional[bytes]]  # key id -> key, None if unknown; KeyDestroyed
+
+
 class Vault:
     """Holds the keys of a deployment; never prints them."""
 
@@ -37,6 +44,8 @@ class Vault:
         self._lookup_key = keys.lookup_key
         self._ciphers = {key_id: AESGCM(key) for key_id, key in keys.data_keys.items()}
         self.current_key_id = keys.current_key_id
+        # keys outside the deployment's (an association's own, bot/association_keys.py)
+        self.resolver: Optional[KeyResolver] = None
 
     def __repr__(self) -> str:
         return f"Vault(current_key_id={self.current_key_id!r})"
@@ -46,18 +55,31 @@ class Vault:
         message = f"{channel}\x00{address}".encode()
         return hmac.new(self._lookup_key, message, hashlib.sha256).hexdigest()
 
-    def seal(self, plaintext: str, purpose: str) -> Tuple[bytes, str]:
-        """Encrypt text for storage; returns (ciphertext, key id)."""
+    def seal(self, plaintext: str, purpose: str, key_id: Optional[str] = None) -> Tuple[bytes, str]:
+        """Encrypt text for storage, under the current deployment key or ``key_id`` (an
+        association's); returns (ciphertext, key id)."""
+        key_id = key_id or self.current_key_id
         nonce = os.urandom(NONCE_BYTES)
-        cipher = self._ciphers[self.current_key_id]
+        cipher = self._cipher(key_id)
         data = cipher.encrypt(nonce, plaintext.encode("utf-8"), purpose.encode())
-        return nonce + data, self.current_key_id
+        return nonce + data, key_id
+
+    def own_key(self, key_id: str) -> bool:
+        """True for a deployment key (not an association's)."""
+        return key_id in self._ciphers
+
+    def _cipher(self, key_id: str) -> AESGCM:
+        cipher = self._ciphers.get(key_id)
+        if cipher is not None:
+            return cipher
+        key = self.resolver(key_id) if self.resolver is not None else None  # may raise KeyDestroyed
+        if key is None:
+            raise DecryptionError("unknown key id")
+        return AESGCM(key)
 
     def open(self, ciphertext: bytes, key_id: str, purpose: str) -> str:
         """Decrypt what :meth:`seal` produced."""
-        cipher = self._ciphers.get(key_id)
-        if cipher is None:
-            raise DecryptionError("unknown key id")
+        cipher = self._cipher(key_id)
         if len(ciphertext) < NONCE_BYTES + TAG_BYTES:
             raise DecryptionError("ciphertext too short")
         try:

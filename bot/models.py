@@ -185,6 +185,22 @@ class Staff(Base):  # type: ignore[misc,valid-type]
     last_login_at = Column(DateTime(timezone=True), nullable=True)
 
 
+class AssociationKey(Base):  # type: ignore[misc,valid-type]
+    """An association's own data key, wrapped (sealed) under the deployment's keys.
+
+    The transcripts of its ended requests and its staff's notes are sealed with it; destroying
+    it (``wrapped`` wiped, ``destroyed_at`` set) makes them unreadable for good."""
+
+    __tablename__ = "association_keys"
+
+    key_id = Column(String(40), primary_key=True)
+    association = Column(String(48), nullable=False, index=True)
+    wrapped = Column(LargeBinary, nullable=True)
+    wrap_key_id = Column(String(16), nullable=True)
+    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    destroyed_at = Column(DateTime(timezone=True), nullable=True)
+
+
 class HandoffNote(Base):  # type: ignore[misc,valid-type]
     """A private note of the staff on a handoff (never sent to the person), encrypted."""
 

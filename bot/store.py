@@ -17,7 +17,7 @@ from sqlalchemy import text as sql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from bot.crypto import Vault, new_token
+from bot.crypto import KeyDestroyed, Vault, new_token
 from bot.models import Contact, Conversation, Message, utcnow
 
 T = TypeVar("T")
@@ -561,11 +561,22 @@ class Store:
                 ShownMessage(
                     id=int(m.id),
                     author=m.author,
-                    text=self._vault.open(m.body_enc, m.key_id, BODY),
+                    text=readable(self._vault, m.body_enc, m.key_id, BODY) or "…",
                     sent_at=_aware(m.processed_at if m.direction == OUT and m.processed_at else m.created_at),
                 )
                 for m in rows
             ]
+
+
+SHREDDED = "shredded"  # a transcript line sealed under an association's destroyed key
+
+
+def readable(vault: Vault, ciphertext: bytes, key_id: str, purpose: str) -> Optional[str]:
+    """The text, or None if it was sealed under an association's key since destroyed."""
+    try:
+        return vault.open(ciphertext, key_id, purpose)
+    except KeyDestroyed:
+        return None
 
 
 def new_outbound(
@@ -689,15 +700,18 @@ def transcript(
         query = query.where(Message.created_at <= until)
     with sessions() as session:
         rows = session.execute(query.order_by(Message.id.desc()).limit(limit)).scalars().all()
-        return [
-            TranscriptLine(
-                id=int(m.id),
-                direction=m.direction,
-                author=m.author,
-                text=vault.open(m.body_enc, m.key_id, BODY) if m.kind == "text" else "",
-                kind=m.kind,
-                status=m.status,
-                at=_aware(m.created_at),
+        lines = []
+        for m in reversed(rows):
+            text = readable(vault, m.body_enc, m.key_id, BODY) if m.kind == "text" else ""
+            lines.append(
+                TranscriptLine(
+                    id=int(m.id),
+                    direction=m.direction,
+                    author=m.author,
+                    text=text or "",
+                    kind=SHREDDED if text is None else m.kind,
+                    status=m.status,
+                    at=_aware(m.created_at),
+                )
             )
-            for m in reversed(rows)
-        ]
+        return lines

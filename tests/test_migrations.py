@@ -22,6 +22,7 @@ TABLES = {
     "staff",
     "handoff_notes",
     "audit_events",
+    "association_keys",
 }
 
 

@@ -9,8 +9,9 @@ This watchdog does what a person at the terminal would do instead:
    it writes every thread's stack and every asyncio task's stack to the terminal, then cancels
    every task of the running event loop with the message ``TestTimeout``; with no loop running
    it raises ``TestTimeout`` in the main thread;
-2. every 30 seconds after that, while the phase is not over, it raises ``TestTimeout`` in the
-   main thread (whatever runs);
+2. every 30 seconds after that (``TEST_PHASE_GRACE``), while the phase is not over, it cancels
+   the loop's tasks again (one may have swallowed a cancellation) and raises ``TestTimeout`` in
+   the main thread (whatever runs);
 3. pytest-timeout (thread method, a longer limit, ``pyproject.toml``) stays as the last resort:
    it ends the whole run with every stack rather than let it hang.
 
@@ -87,12 +88,13 @@ def _thread_stacks() -> str:
             os.close(write)
 
 
-def _cancel_every_task(loop: asyncio.AbstractEventLoop, message: str) -> None:
-    buffer = io.StringIO()
-    for task in asyncio.all_tasks(loop):
-        buffer.write(f"--- task {task.get_name()}: {task.get_coro()!r}\n")
-        task.print_stack(limit=12, file=buffer)
-    _report(f"\n{message}: asyncio tasks\n{buffer.getvalue()}")
+def _cancel_every_task(loop: asyncio.AbstractEventLoop, message: str, report: bool = True) -> None:
+    if report:
+        buffer = io.StringIO()
+        for task in asyncio.all_tasks(loop):
+            buffer.write(f"--- task {task.get_name()}: {task.get_coro()!r}\n")
+            task.print_stack(limit=12, file=buffer)
+        _report(f"\n{message}: asyncio tasks\n{buffer.getvalue()}")
     for task in asyncio.all_tasks(loop):
         task.cancel(message)
 
@@ -103,16 +105,19 @@ def _on_alarm(signum: int, frame: Any) -> None:
         return
     phase.stage += 1
     message = phase.message()
-    signal.setitimer(signal.ITIMER_REAL, GRACE)  # again and again until the phase ends
+    grace = float(os.environ.get("TEST_PHASE_GRACE", GRACE))
+    signal.setitimer(signal.ITIMER_REAL, grace)  # again and again until the phase ends
     if phase.stage == 1:
         _report(f"\n{message}: threads\n{_thread_stacks()}")
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        if loop is not None and not loop.is_closed():
-            # cancel from the loop itself (wakes it if it is waiting), never from inside a task
-            loop.call_soon_threadsafe(_cancel_every_task, loop, message)
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    if loop is not None and not loop.is_closed():
+        # cancel from the loop itself (wakes it if it is waiting), never from inside a task;
+        # again at each alarm: a task that lost one cancellation gets the next
+        loop.call_soon_threadsafe(_cancel_every_task, loop, message, phase.stage == 1)
+        if phase.stage == 1:
             return
     raise TestTimeout(message)
 

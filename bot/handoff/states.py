@@ -18,9 +18,12 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.association_keys import NOTE, AssociationKeys
 from bot.crypto import Vault
 from bot.models import Contact, Conversation, Handoff, HandoffNote, Message, utcnow
-from bot.store import new_outbound
+from bot.store import new_outbound, readable
+
+SHREDDED_NOTE = "[illisible : la clé de l'association a été détruite]"  # console only (French)
 
 REQUESTED = "requested"
 CLAIMED = "claimed"
@@ -28,7 +31,6 @@ RELEASED = "released"
 CLOSED = "closed"
 CANCELLED = "cancelled"
 OPEN = (REQUESTED, CLAIMED)
-NOTE = "staff-note"  # purpose of sealed notes
 OUTCOMES = ("answered", "oriented", "accompanied", "no_reply", "not_relevant", "other")
 
 
@@ -78,9 +80,19 @@ def _ref(row: Handoff) -> HandoffRef:
 
 
 class HandoffStore:
-    def __init__(self, sessions: sessionmaker[Session], vault: Vault) -> None:
+    def __init__(self, sessions: sessionmaker[Session], vault: Vault, keys: Optional[AssociationKeys] = None) -> None:
+        """``keys``: the associations' own keys; an ended request's transcript and notes are
+        sealed again under its association's (crypto-shredding, bot/association_keys.py)."""
         self._sessions = sessions
         self._vault = vault
+        self._keys = keys
+
+    def _seal_for_association(self, session: Session, handoff_id: int) -> None:
+        if self._keys is None:
+            return
+        row = session.get(Handoff, handoff_id)
+        if row is not None and row.ended_at is not None:
+            self._keys.reseal(session, row.association, int(row.conversation_id), int(row.id), row.ended_at)
 
     def _set_conversation(self, session: Session, conversation_id: int, state: str) -> None:
         session.execute(update(Conversation).where(Conversation.id == conversation_id).values(state=state))
@@ -160,6 +172,8 @@ class HandoffStore:
                 select(Handoff.conversation_id).where(Handoff.id == handoff_id)
             ).scalar_one()
             self._set_conversation(session, int(conversation_id), conversation_state)
+            if to_state not in OPEN:
+                self._seal_for_association(session, handoff_id)
             session.commit()
             return True
 
@@ -200,6 +214,13 @@ class HandoffStore:
     def cancel(self, conversation_id: int) -> bool:
         """She withdraws a request nobody has taken yet."""
         with self._sessions() as session:
+            cancelled = (
+                session.execute(
+                    select(Handoff.id).where(Handoff.conversation_id == conversation_id, Handoff.state == REQUESTED)
+                )
+                .scalars()
+                .all()
+            )
             moved = session.execute(
                 update(Handoff)
                 .where(Handoff.conversation_id == conversation_id, Handoff.state == REQUESTED)
@@ -208,6 +229,8 @@ class HandoffStore:
             ).rowcount
             if moved:
                 self._set_conversation(session, conversation_id, "bot")
+                for handoff_id in cancelled:
+                    self._seal_for_association(session, int(handoff_id))
             session.commit()
             return bool(moved)
 
@@ -309,7 +332,10 @@ class HandoffStore:
                 .scalars()
                 .all()
             )
-            return [Note(r.author, self._vault.open(r.body_enc, r.key_id, NOTE), r.created_at) for r in rows]
+            return [
+                Note(r.author, readable(self._vault, r.body_enc, r.key_id, NOTE) or SHREDDED_NOTE, r.created_at)
+                for r in rows
+            ]
 
     def notice(self, conversation_id: int, text: str, language: str) -> Optional[int]:
         """Queue what the assistant tells her about her request (a person is there, the
