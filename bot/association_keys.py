@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.crypto import KeyDestroyed, Vault
 from bot.models import AssociationKey, HandoffNote, Message, utcnow
-from bot.store import BODY
+from bot.store import BODY, QUEUED, RECEIVED, SENDING
 
 NOTE = "staff-note"  # purpose of sealed notes (bot/handoff/states.py)
 
@@ -84,7 +84,12 @@ class AssociationKeys:
         key_id = self.current(session, association)
         count = 0
         messages = session.execute(
-            select(Message).where(Message.conversation_id == conversation_id, Message.created_at <= until)
+            select(Message).where(
+                Message.conversation_id == conversation_id,
+                Message.created_at <= until,
+                # a row still to answer or to send stays readable by the workers
+                Message.status.not_in((QUEUED, SENDING, RECEIVED)),
+            )
         ).scalars()
         for message in messages:
             if self._vault.own_key(message.key_id):

@@ -30,6 +30,13 @@ from bot.store import QUEUED, SENDING, Store, new_outbound
 log = logging.getLogger(__name__)
 
 ERASED = "erased"  # the state of her requests once erased
+ERASE_PENDING = f"{queues.PREFIX}:erase:pending:{{id}}"  # she was asked to confirm an erasure
+
+
+def erase_pending_key(conversation_id: int) -> str:
+    return ERASE_PENDING.format(id=conversation_id)
+
+
 KEEP_STUB = timedelta(minutes=10)  # time for the confirmation to reach her
 
 
@@ -38,6 +45,7 @@ class Erasure:
     contact_id: int
     conversation_ids: Tuple[int, ...]
     public_ids: Tuple[str, ...]  # their Rasa trackers
+    flood_ids: Tuple[str, ...]  # what her flood counters are keyed by (contact id, look-up key)
     handoffs: Tuple[Tuple[int, str], ...]  # (id, association) of her requests, now "erased"
     outbound_id: Optional[int]  # the confirmation to her, when her channel can carry it
 
@@ -49,7 +57,9 @@ def erase(
     for the web chat: its page says so itself). None if the conversation does not exist."""
     now = utcnow()
     with store.sessions() as session:
-        conversation = session.get(Conversation, conversation_id)
+        conversation = session.execute(
+            select(Conversation).where(Conversation.id == conversation_id).with_for_update()
+        ).scalar_one_or_none()
         if conversation is None:
             return None
         contact = session.get(Contact, conversation.contact_id)
@@ -82,6 +92,7 @@ def erase(
         for other in conversations:
             if other.id != conversation.id:
                 session.delete(other)
+        flood_ids = (str(contact.id), str(contact.lookup_key)[:32])  # bot/inbox.py, the web chat
         conversation.public_id = f"erased-{new_token(16)}"
         conversation.state = "closed"
         contact.lookup_key = f"erased:{new_token(24)}"
@@ -99,7 +110,7 @@ def erase(
             contact.address_enc = None
             contact.address_key_id = None
         session.commit()
-        return Erasure(int(contact.id), tuple(ids), public_ids, tuple(kept), outbound_id)
+        return Erasure(int(contact.id), tuple(ids), public_ids, flood_ids, tuple(kept), outbound_id)
 
 
 async def forget_in_redis(redis: Redis, erasure: Erasure, conversation_keys: Tuple[str, ...] = ()) -> None:
@@ -109,8 +120,9 @@ async def forget_in_redis(redis: Redis, erasure: Erasure, conversation_keys: Tup
     keys += [pattern.format(id=cid) for cid in erasure.conversation_ids for pattern in conversation_keys]
     if keys:
         await redis.delete(*keys)
-    async for key in redis.scan_iter(match=f"{queues.PREFIX}:flood:{erasure.contact_id}:*", count=500):
-        await redis.delete(key)
+    for flood_id in erasure.flood_ids:
+        async for key in redis.scan_iter(match=f"{queues.PREFIX}:flood:{flood_id}:*", count=500):
+            await redis.delete(key)
 
 
 def purge_erased(store: Store, older_than: timedelta = KEEP_STUB) -> int:

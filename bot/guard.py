@@ -27,8 +27,8 @@ from typing import List, Optional, Sequence
 
 from redis.asyncio import Redis
 
-from bot import queues
 from bot.discreet import Discretion
+from bot.erasure import erase_pending_key
 from bot.handoff.desk import HandoffDesk
 from bot.i18n import Catalogs
 from bot.safety import Safety
@@ -38,13 +38,6 @@ from bot.store import ConversationRef, Inbound
 ERASE_CONFIRM_TTL_S = 600
 ADULT_ONLY_RESPONSES = ("utter_afis", "utter_exit_pathway", "utter_exit_pathway_more", "utter_papers")
 PROVIDER_STOP_CHANNELS = ("sms", "whatsapp")  # Twilio blocks every message after STOP
-
-
-ERASE_PENDING = f"{queues.PREFIX}:erase:pending:{{id}}"  # she was asked to confirm an erasure
-
-
-def erase_pending_key(conversation_id: int) -> str:
-    return ERASE_PENDING.format(id=conversation_id)
 
 
 @dataclass(frozen=True)
@@ -80,7 +73,7 @@ class Guard:
         pending = erase_pending_key(conversation.id)
         if await self.redis.get(pending):
             await self.redis.delete(pending)  # one answer only: yes, or she moved on
-            if self.safety.confirms(text):
+            if self.safety.confirms(text, language):
                 return Verdict(erase_now=True)
         if self.discretion is not None and self.discretion.turns_on(text):
             return Verdict([self._say(DISCREET_ON, "discreet_on", language)], discreet=True)

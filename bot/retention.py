@@ -52,6 +52,8 @@ def due_conversations(
         select(Conversation.id, Conversation.public_id, last_request.c.ended, last_request.c.requests)
         .outerjoin(last_request, last_request.c.conversation_id == Conversation.id)
         .where(Conversation.last_message_at < now - bot_only, Conversation.id.not_in(still_open))
+        # PostgreSQL: a message arriving now waits, and the conditions are checked again after it
+        .with_for_update(of=Conversation)
     ).all()
     due = []
     for row in rows:

@@ -22,7 +22,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bot import erasure, inbox, queues
-from bot.guard import ERASE_PENDING, Guard
+from bot.erasure import ERASE_PENDING
+from bot.guard import Guard
 from bot.handoff import departements
 from bot.handoff.desk import HandoffDesk
 from bot.i18n import Catalogs
@@ -173,16 +174,25 @@ class Router:
                 if not pending:
                     return handled
                 for message in pending:
-                    await self.handle_message(message)
+                    erased = await self.handle_message(message)
                     handled += 1
+                    if erased:  # everything of hers is gone, the rest of this batch included
+                        return handled
 
-    async def handle_message(self, message: Inbound) -> None:
+    async def handle_message(self, message: Inbound) -> bool:
+        """Answer one message; True if it erased the conversation."""
         conversation = await self.store.run(self.store.conversation, message.conversation_id)
         if conversation is None:
-            return
+            return False
+        if conversation.erased:  # written as she erased: nothing of it is kept or answered
+            await self.store.run(self.store.complete_inbound, message.id, [], None)
+            return False
+        if conversation.discreet:  # she wrote: what was kept back during her silence goes now
+            for held in await self.store.run(self.store.release_held, conversation.id):
+                await queues.notify_outbox(self.redis, held)
         if message.kind in NOTICES:
             await self._answer_notice(message, NOTICES[message.kind], conversation.language or self.chooser.default)
-            return
+            return False
         chosen, menu_text = await self._explicit_language(message, conversation.language)
         if chosen is not None:
             language = chosen
@@ -197,25 +207,26 @@ class Router:
             verdict = await self.guard.check(message, conversation, language)
         if verdict is not None and verdict.erase_now:
             await self._erase(conversation, language, tell=not verdict.silent)
-            return
+            return True
         if verdict is not None and self.desk is not None:
             await self.desk.flag(conversation.id, verdict.urgent, verdict.minor)
         if verdict is not None and verdict.discreet is not None:
             await self.store.run(self.store.set_discreet, conversation.contact_id, verdict.discreet)
-        if conversation.discreet:  # she wrote: what was kept back during her silence goes now
-            for held in await self.store.run(self.store.release_held, conversation.id):
-                await queues.notify_outbox(self.redis, held)
         if conversation.state == HUMAN_HOLDS:
             # a staff member holds the conversation: the bot says nothing, the console shows it;
             # only a wish to erase is still asked (her right)
-            asked = verdict.texts if verdict is not None and verdict.asks_erasure else []
+            asked = []
+            if verdict is not None and verdict.asks_erasure:
+                asked = verdict.texts
+            elif verdict is not None and verdict.urgent and self.catalogs is not None:
+                asked = [self.catalogs.render("utter_danger", language)]  # 17/112/114 whoever holds it
             ids = await self.store.run(self.store.complete_inbound, message.id, asked, language, True)
             for outbound_id in ids:
                 await queues.notify_outbox(self.redis, outbound_id)
             await queues.publish_conversation(self.redis, message.conversation_id)
             if self.desk is not None:
                 await self.desk.conversation_event(message.conversation_id)
-            return
+            return False
         desk_acted = False
         if menu_text is not None:
             texts = [menu_text]
@@ -249,6 +260,7 @@ class Router:
         await queues.publish_conversation(self.redis, message.conversation_id)
         if self.desk is not None and (desk_acted or conversation.state != "bot"):
             await self.desk.conversation_event(message.conversation_id)
+        return False
 
     async def _erase(self, conversation: ConversationRef, language: str, tell: bool = True) -> None:
         """Erase everything about her (bot/erasure.py), tell her, and tell the consoles."""

@@ -7,8 +7,9 @@ accents and punctuation (Chinese, written without spaces, as a substring), and a
 every language are looked for in every message (people mix languages). What it finds wins
 over the model's guess; the model stays the second line for everything else.
 
-``not_ages``: words that, right after a number, say it is not an age ("10 days late", "15 ans
-de prison"); those of every language apply to every template.
+``not_ages``: words that, right after a number, say it is not an age ("10 days late");
+``not_after_age``: what, after a whole age template, says it is a duration ("j'ai 10 ans en
+France", "15 ans de prison"); those of every language apply to every template.
 ``danger_alone``, ``minor_alone``, ``erase_alone``: words that count only as the whole
 message (``sos`` is "you are" in Argentine Spanish). Whole-message words (``confirm``,
 ``talk``, ``stop``): the first of each is the word the answers tell her to write (a test checks
@@ -21,7 +22,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Pattern, Sequence, Set, Tuple
+from typing import Dict, Iterable, List, Optional, Pattern, Sequence, Set, Tuple
 
 import yaml
 
@@ -66,9 +67,10 @@ class _Matcher:
         else:
             self.phrases.append(f" {phrase} ")
 
-    def add_template(self, template: str, not_after: Sequence[str] = ()) -> None:
+    def add_template(self, template: str, not_after: Sequence[str] = (), not_then: Sequence[str] = ()) -> None:
         """``template``: as written by mediators, ``AGE`` where the age goes; ``not_after``:
-        words that, right after the number, say it is not an age ("i am 10 days late")."""
+        words that, right after the number, say it is not an age ("i am 10 days late");
+        ``not_then``: what, after the whole template, says so ("j'ai 10 ans en France")."""
         parts = [normalised(part) for part in template.split("AGE")]
         if len(parts) < 2:
             raise ValueError(f"an age template needs AGE: {template!r}")
@@ -80,7 +82,7 @@ class _Matcher:
             if index:
                 pieces.append(AGE + _not_followed_by(not_after, cjk) + (gap if part else ""))
             pieces.append(re.escape(part) + (gap if part and index < len(parts) - 1 else ""))
-        body = "".join(pieces)
+        body = "".join(pieces) + _not_followed_by(not_then, cjk)
         if cjk:
             self.cjk_patterns.append(re.compile(f"(?<!\\d){body}(?!\\d)"))
         else:
@@ -102,6 +104,11 @@ class _Matcher:
         return False
 
 
+def _union(files: Dict[str, dict], key: str) -> List[str]:
+    """The folded words under ``key`` of every language's file."""
+    return sorted({normalised(str(w)) for data in files.values() for w in data.get(key) or []} - {""})
+
+
 def _not_followed_by(words: Sequence[str], cjk: bool) -> str:
     if not words:
         return ""
@@ -119,7 +126,8 @@ class Safety:
             path = translations_dir / language / "safety.yml"
             files[language] = (yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None) or {}
         # units after a number ("10 days", "15 ans de prison") of every language: never an age
-        not_ages = sorted({normalised(str(w)) for data in files.values() for w in data.get("not_ages") or []} - {""})
+        not_ages = _union(files, "not_ages")
+        not_then = _union(files, "not_after_age")
         for language, data in files.items():
             for kind in KINDS:
                 for phrase in data.get(kind) or []:
@@ -129,7 +137,7 @@ class Safety:
                     if normalised(str(phrase)):
                         self._kinds[kind].alone.add(normalised(str(phrase)).replace(" ", ""))
             for template in data.get("ages") or []:
-                self._kinds["minor"].add_template(str(template), not_ages)
+                self._kinds["minor"].add_template(str(template), not_ages, not_then)
             for kind in WORDS:
                 words = [str(w) for w in data.get(kind) or [] if normalised(str(w))]
                 self._words[kind] += [(language, normalised(w).replace(" ", "")) for w in words]
@@ -146,9 +154,13 @@ class Safety:
         message = normalised(text).replace(" ", "")
         return bool(message) and any(message == word for _language, word in self._words[kind])
 
-    def confirms(self, text: str) -> bool:
-        """The whole message says yes (to erasing everything)."""
-        return self._whole("confirm", text)
+    def confirms(self, text: str, language: Optional[str] = None) -> bool:
+        """The whole message says yes (to erasing everything), in ``language`` when given: an
+        "ok" or "da" of another language must not erase what she wrote."""
+        if language is None or language not in self.word["confirm"]:
+            return self._whole("confirm", text)
+        message = normalised(text).replace(" ", "")
+        return bool(message) and any(message == word for lang, word in self._words["confirm"] if lang == language)
 
     def takes_offer(self, text: str) -> bool:
         """The whole message is the word that takes the offer of a person."""

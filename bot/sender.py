@@ -146,8 +146,8 @@ class Sender:
         if conversation is not None and conversation.discreet and message.channel != "webchat":
             silent_since = conversation.last_seen_at
             if silent_since is not None and utcnow() - silent_since > self.discreet_silence:
-                await self.store.run(self.store.hold, message.id)
-                return None  # kept back until she writes; later replies wait behind it
+                if await self.store.run(self.store.hold, message.id, utcnow() - self.discreet_silence):
+                    return None  # kept back until she writes; later replies wait behind it
             if self.discreet_text is not None:
                 message = dataclasses.replace(message, text=self.discreet_text(message.text, conversation.language))
         return await self._send_now(message)

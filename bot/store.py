@@ -254,16 +254,26 @@ class Store:
             session.execute(update(Contact).where(Contact.id == contact_id).values(discreet=discreet))
             session.commit()
 
-    def hold(self, message_id: int) -> None:
-        """Keep a claimed reply back (discreet mode, she has been silent): queued, not due,
-        until she writes again (:meth:`release_held`)."""
+    def hold(self, message_id: int, silent_since: datetime) -> bool:
+        """Keep a claimed reply back (discreet mode) if she has written nothing since
+        ``silent_since``: queued, not due, until she writes again (:meth:`release_held`).
+        False if she wrote meanwhile (the reply goes)."""
         with self._sessions() as session:
-            session.execute(
-                update(Message)
-                .where(Message.id == message_id, Message.status == SENDING)
-                .values(status=QUEUED, error_code=HELD, next_attempt_at=None)
+            contact_id = (
+                select(Conversation.contact_id)
+                .join(Message, Message.conversation_id == Conversation.id)
+                .where(Message.id == message_id)
+                .scalar_subquery()
             )
+            still_silent = exists().where(Contact.id == contact_id, Contact.last_seen_at < silent_since)
+            held = session.execute(
+                update(Message)
+                .where(Message.id == message_id, Message.status == SENDING, still_silent)
+                .values(status=QUEUED, error_code=HELD, next_attempt_at=None)
+                .execution_options(synchronize_session=False)
+            ).rowcount
             session.commit()
+            return bool(held)
 
     def release_held(self, conversation_id: int) -> List[int]:
         """She wrote again: the replies kept back go first; returns their ids, in order."""
@@ -507,6 +517,7 @@ class Store:
         notification), due for a retry, or left ``sending`` by a sender that died (put back
         in the queue first)."""
         now = utcnow()
+        earlier = aliased(Message)
         with self._sessions() as session:
             session.execute(
                 update(Message)
@@ -524,6 +535,12 @@ class Store:
                     Message.direction == OUT,
                     Message.status == QUEUED,
                     or_(Message.error_code.is_(None), Message.error_code != HELD),  # held: until she writes
+                    ~exists().where(  # nor what waits behind a held reply (it follows it)
+                        earlier.conversation_id == Message.conversation_id,
+                        earlier.id < Message.id,
+                        earlier.status == QUEUED,
+                        earlier.error_code == HELD,
+                    ),
                     # a notification lost, or a retry now due
                     ((Message.next_attempt_at.is_(None)) & (Message.created_at < now - older_than))
                     | (Message.next_attempt_at <= now),

@@ -14,20 +14,23 @@ from bot.association_keys import AssociationKeys
 from bot.crypto import Vault
 from bot.handoff.states import SHREDDED_NOTE, HandoffStore
 from bot.models import AuditEvent, Message
-from bot.store import SHREDDED, ConversationRef, Store, transcript
+from bot.store import SENT, SHREDDED, ConversationRef, Store, transcript
 from tests.conftest import TEST_KEYS, gateway_env
 
 
 def talk(store: Store, conv: ConversationRef, *texts: str) -> None:
     for n, text in enumerate(texts):
         message_id, _ = store.record_inbound(conv, f"{conv.id}-{n}-{text}", text)
-        store.complete_inbound(message_id, [f"réponse à {text}"], "fr")
+        for reply in store.complete_inbound(message_id, [f"réponse à {text}"], "fr"):
+            store.mark_outbound(reply, SENT, f"ref-{reply}")
 
 
 def ended_request(store: Store, handoffs: HandoffStore, conv: ConversationRef, association: str) -> int:
     ref = handoffs.request(conv.id, association, "fr")
     assert handoffs.claim(ref.id, "alice", association)
-    assert handoffs.staff_reply(ref.id, "alice", association, f"{association} vous répond") is not None
+    reply = handoffs.staff_reply(ref.id, "alice", association, f"{association} vous répond")
+    assert reply is not None
+    store.mark_outbound(reply, SENT, f"ref-{reply}")
     handoffs.add_note(ref.id, "alice", f"note de {association}")
     assert handoffs.close(ref.id, "alice", association, "answered")
     return ref.id
@@ -40,6 +43,20 @@ def texts(store: Store, conv: ConversationRef) -> List[str]:
 def key_ids(store: Store, conv: ConversationRef) -> List[str]:
     with store.sessions() as session:
         return list(session.execute(select(Message.key_id).where(Message.conversation_id == conv.id)).scalars())
+
+
+def test_an_unsent_reply_stays_readable_for_the_sender(store: Store) -> None:
+    """A reply still queued when the request ends is not sealed again: destroying the key must
+    never leave a worker unable to send (or answer) a row."""
+    keys = AssociationKeys(store.sessions, store.vault)
+    handoffs = HandoffStore(store.sessions, store.vault, keys)
+    conv = store.open_conversation("webchat", "session-dddd-0123456789abcdef")
+    ref = handoffs.request(conv.id, "asso-a", "fr")
+    assert handoffs.claim(ref.id, "alice", "asso-a")
+    queued = handoffs.staff_reply(ref.id, "alice", "asso-a", "pas encore partie")
+    assert handoffs.close(ref.id, "alice", "asso-a", "answered")
+    keys.destroy("asso-a")
+    assert store.claim_outbound(queued).text == "pas encore partie"
 
 
 def test_destroying_an_associations_key_makes_its_transcripts_unreadable(store: Store) -> None:

@@ -474,8 +474,19 @@ async def test_in_discreet_mode_a_reply_with_a_sensitive_word_is_refused(world: 
         store.set_discreet(store.conversation(ref.conversation_id).contact_id, True)
         page = (await anna.http.get(f"/console/handoffs/{handoff}")).text
         assert "MODE DISCRET" in page
-        refused = await anna.api("POST", f"/handoffs/{handoff}/reply", {"text": "Allez porter plainte à la police."})
+        text = "Bonjour, je comprends bien, voici ce que je propose : porter plainte à la police."
+        refused = await anna.api("POST", f"/handoffs/{handoff}/reply", {"text": text})
         assert refused.status_code == 422 and refused.json()["error"]["code"] == "discreet"
         assert "police" in refused.json()["error"]["message"]
         neutral = await anna.api("POST", f"/handoffs/{handoff}/reply", {"text": "Bonjour, je suis là."})
         assert neutral.status_code == 200
+
+
+async def test_a_reply_that_would_show_a_sensitive_word_on_a_lock_screen_is_refused(world: World) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        anna, person, handoff = await held_by_anna(world, stack)
+        shown = await anna.api("POST", f"/handoffs/{handoff}/reply", {"text": "Pour la plainte à la police, voici."})
+        assert shown.status_code == 422 and shown.json()["error"]["code"] == "lock_screen"
+        later = "Bonjour, voici comment faire : vous pouvez porter plainte, la police doit vous écouter."
+        assert (await anna.api("POST", f"/handoffs/{handoff}/reply", {"text": later})).status_code == 200
+        await until(lambda: _has(person, "staff", later))

@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 
 from bot import erasure
 from bot.discreet import Discretion
-from bot.guard import ERASE_CONFIRM_TTL_S, DiscreetTexts, erase_pending_key
+from bot.erasure import erase_pending_key
+from bot.guard import ERASE_CONFIRM_TTL_S, DiscreetTexts
 from bot.handoff.states import CLAIMED
 from bot.i18n import Catalogs
 from bot.i18n_report import discretion_problems
@@ -166,7 +167,7 @@ async def test_danger_with_a_request_open_flags_it_without_a_second_offer(setup:
     assert open_request(setup, conv).urgent
 
 
-async def test_while_a_person_holds_it_danger_is_flagged_and_the_bot_stays_silent(
+async def test_while_a_person_holds_it_danger_is_flagged_and_only_the_emergency_answer_goes(
     setup: SafetySetup, store: Store
 ) -> None:
     setup.use(association("national", ["*"], ["fr"]))
@@ -174,7 +175,8 @@ async def test_while_a_person_holds_it_danger_is_flagged_and_the_bot_stays_silen
     await setup.say(conv, "je veux parler a quelqu'un")
     request = open_request(setup, conv)
     assert setup.handoffs.claim(request.id, "alice", "national")
-    assert await setup.say(conv, "il me frappe, j'ai 15 ans") == []
+    # the staff member may have gone home: 17/112/114 go whoever holds it; nothing else
+    assert await setup.say(conv, "il me frappe, j'ai 15 ans") == [setup.render("utter_danger")]
     request = open_request(setup, conv)
     assert request.state == CLAIMED and request.urgent and request.minor
 
@@ -210,6 +212,8 @@ async def test_erasure_leaves_nothing_of_her(setup: SafetySetup, store: Store, r
     setup.handoffs.add_note(request.id, "alice", "note privée")
     await redis.set(tracker_key(conv.public_id), "{}")  # her Rasa tracker
     await redis.set(f"outreach:flood:{conv.contact_id}:60:1", "3")
+    flood = f"outreach:flood:{store.lookup_key('sms', PHONE)[:32]}:60:1"  # how SMS floods are counted
+    await redis.set(flood, "3")
     await setup.say(conv, "j'ai 16 ans")  # flags in Redis
     assert await setup.say(conv, "effacez tout svp") == [setup.say_text(ERASE_CONFIRM, "safety_erase_confirm")]
     assert await redis.ttl(erase_pending_key(conv.id)) > ERASE_CONFIRM_TTL_S - 10
@@ -231,7 +235,8 @@ async def test_erasure_leaves_nothing_of_her(setup: SafetySetup, store: Store, r
         assert [(e.actor, e.handoff_id, e.detail) for e in events] == [("person", request.id, None)]
     assert count(store, HandoffNote) == 0
     # Redis: tracker, conversation keys, flood counters
-    for key in (tracker_key(conv.public_id), f"outreach:flood:{conv.contact_id}:60:1", erase_pending_key(conv.id)):
+    gone = (tracker_key(conv.public_id), f"outreach:flood:{conv.contact_id}:60:1", flood, erase_pending_key(conv.id))
+    for key in gone:
         assert await redis.exists(key) == 0, key
     assert await redis.keys(f"outreach:*:{conv.id}") == []
     # the confirmation goes; then her address; then the stub
@@ -351,3 +356,24 @@ async def test_discreet_mode_is_turned_on_and_off_by_her_code_word(setup: Safety
     assert store.conversation(conv.id).discreet
     assert await setup.say(conv, "METEO FIN") == [setup.say_text(DISCREET_OFF, "discreet_off")]
     assert not store.conversation(conv.id).discreet
+
+
+async def test_what_she_wrote_with_the_confirmation_is_erased_unanswered(setup: SafetySetup, store: Store) -> None:
+    conv = sms(store)
+    await setup.say(conv, "EFFACER")
+    store.record_inbound(conv, "batch-1", "oui")
+    store.record_inbound(conv, "batch-2", "merci, au revoir")  # arrives in the same batch
+    calls = len(setup.fake.calls)
+    await setup.router.handle_conversation(conv.id)
+    assert len(setup.fake.calls) == calls  # the model never saw it: no tracker of it
+    with store.sessions() as session:
+        left = session.execute(select(Message.direction).where(Message.conversation_id == conv.id)).scalars()
+        assert list(left) == ["out"]
+
+
+async def test_only_her_languages_yes_confirms(setup: SafetySetup, store: Store) -> None:
+    conv = sms(store)
+    await setup.say(conv, "bonjour")
+    await setup.say(conv, "EFFACER")
+    await setup.say(conv, "da")  # Romanian, Bulgarian, Russian "yes": not hers
+    assert store.find_conversation("sms", PHONE) is not None

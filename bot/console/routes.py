@@ -275,6 +275,11 @@ def console_routes(services: Any) -> list:
                 raise ConsoleError(422, "too_long", f"Le message dépasse {MAX_REPLY} caractères.")
             if ref.state != CLAIMED or ref.claimed_by != staff:
                 raise ConsoleError(409, "not_yours", "Prenez d'abord la conversation en charge.")
+            shown = desk.opening_problem(text)
+            if shown:
+                words = ", ".join(f"« {word} »" for word in shown)
+                advice = f"Un écran verrouillé montrerait {words} : commencez le message autrement."
+                raise ConsoleError(422, "lock_screen", advice)
             sensitive = await desk.discreet_problem(ref, text)
             if sensitive:
                 words = ", ".join(f"« {word} »" for word in sensitive)

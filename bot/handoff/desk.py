@@ -28,7 +28,8 @@ from babel.dates import format_date, format_time, match_skeleton
 from redis.asyncio import Redis
 
 from bot import queues
-from bot.discreet import Discretion
+from bot.discreet import Discretion, opening
+from bot.erasure import erase_pending_key
 from bot.handoff import departements
 from bot.handoff.routing import Decision, route
 from bot.handoff.signals import Signals
@@ -240,6 +241,12 @@ class HandoffDesk:
         await self.publish(ref.association, "claimed", ref.id)
         return True
 
+    def opening_problem(self, text: str) -> List[str]:
+        """The sensitive words a lock screen would show at the start of a staff reply."""
+        if self.discretion is None:
+            return []
+        return sorted(set(self.discretion.sensitive_in(opening(text))))
+
     async def discreet_problem(self, ref: HandoffRef, text: str) -> List[str]:
         """The sensitive words that keep a staff reply from a contact in discreet mode (what
         her language's neutral pieces cannot replace); [] when it may go."""
@@ -256,6 +263,7 @@ class HandoffDesk:
         message_id = await self.store.run(self.handoffs.staff_reply, ref.id, staff, ref.association, text)
         if message_id is None:
             return None
+        await self.redis.delete(erase_pending_key(ref.conversation_id))  # her next "oui" answers the staff
         await queues.notify_outbox(self.redis, message_id)
         await queues.publish_conversation(self.redis, ref.conversation_id)
         await self.publish(ref.association, "reply", ref.id)
