@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -84,11 +84,13 @@ def purge(
             "handoffs": len(handoff_ids),
             "notes": _count(session, select(HandoffNote.id).where(HandoffNote.handoff_id.in_(handoff_ids))),
         }
-        if not dry_run and ids:
-            session.execute(delete(HandoffNote).where(HandoffNote.handoff_id.in_(handoff_ids)))
-            session.execute(delete(Handoff).where(Handoff.id.in_(handoff_ids)))
-            session.execute(delete(Message).where(Message.conversation_id.in_(ids)))
-            session.execute(delete(Conversation).where(Conversation.id.in_(ids)))
+        if not dry_run:
+            for part in _batches(handoff_ids):
+                session.execute(delete(HandoffNote).where(HandoffNote.handoff_id.in_(part)))
+                session.execute(delete(Handoff).where(Handoff.id.in_(part)))
+            for part in _batches(ids):
+                session.execute(delete(Message).where(Message.conversation_id.in_(part)))
+                session.execute(delete(Conversation).where(Conversation.id.in_(part)))
         remaining = select(Conversation.contact_id)
         if dry_run:  # as if the due conversations were gone
             remaining = remaining.where(Conversation.id.not_in(ids))
@@ -97,12 +99,17 @@ def purge(
         )
         counts["contacts"] = _count(session, lonely)
         if not dry_run:
-            lonely_ids = session.execute(lonely).scalars().all()
-            session.execute(delete(Contact).where(Contact.id.in_(lonely_ids)))
+            for part in _batches(session.execute(lonely).scalars().all()):
+                session.execute(delete(Contact).where(Contact.id.in_(part)))
             session.commit()
         else:
             session.rollback()
     return Purged(**counts), [public_id for _, public_id in due]
+
+
+def _batches(ids: Sequence[int], size: int = 500) -> List[Sequence[int]]:
+    """``ids`` in parts small enough for any database's parameter limit (SQLite: 999)."""
+    return [ids[start : start + size] for start in range(0, len(ids), size)]
 
 
 def _count(session: Session, query: Select) -> int:

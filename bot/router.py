@@ -276,7 +276,7 @@ class Router:
         keys: Tuple[str, ...] = (f"{queues.PREFIX}:language-menu:{{id}}", ERASE_PENDING)
         if self.desk is not None:
             keys += self.desk.conversation_keys()
-        await erasure.forget_in_redis(self.redis, result, keys)
+        await self._forget_in_redis(result, keys)
         if result.outbound_id is not None:
             await queues.notify_outbox(self.redis, result.outbound_id)
         await queues.publish_conversation(self.redis, conversation.id)
@@ -284,6 +284,21 @@ class Router:
             for handoff_id, association in result.handoffs:
                 await self.desk.publish(association, "erased", handoff_id)
         log.info("conversation %s erased at the person's request", conversation.id)
+
+    async def _forget_in_redis(self, result: erasure.Erasure, keys: Tuple[str, ...]) -> None:
+        """Her tracker and keys in Redis: the SQL part is done and cannot be redone, so a Redis
+        failure here is retried (about a minute) rather than left to the message's retry."""
+        delay = 0.5
+        for attempt in range(8):
+            try:
+                await erasure.forget_in_redis(self.redis, result, keys)
+                return
+            except RedisError as error:
+                if attempt == 7:
+                    log.error("erasure: her Redis keys could not be deleted (%s)", type(error).__name__)
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 15.0)
 
     async def _model_answer(
         self, message: Inbound, conversation: ConversationRef, text: str, language: str
