@@ -25,6 +25,7 @@ from bot import queues
 from bot.crypto import new_token
 from bot.models import AuditEvent, Contact, Conversation, Handoff, HandoffNote, Message, utcnow
 from bot.rasa_setup import tracker_key
+from bot.retention import delete_conversations
 from bot.store import QUEUED, SENDING, Store, new_outbound
 
 log = logging.getLogger(__name__)
@@ -138,17 +139,7 @@ def purge_erased(store: Store, older_than: timedelta = KEEP_STUB) -> int:
             conversation_ids = (
                 session.execute(select(Conversation.id).where(Conversation.contact_id == contact_id)).scalars().all()
             )
-            if conversation_ids:
-                handoff_ids = (
-                    session.execute(select(Handoff.id).where(Handoff.conversation_id.in_(conversation_ids)))
-                    .scalars()
-                    .all()
-                )
-                if handoff_ids:
-                    session.execute(delete(HandoffNote).where(HandoffNote.handoff_id.in_(handoff_ids)))
-                    session.execute(delete(Handoff).where(Handoff.id.in_(handoff_ids)))
-                session.execute(delete(Message).where(Message.conversation_id.in_(conversation_ids)))
-                session.execute(delete(Conversation).where(Conversation.id.in_(conversation_ids)))
+            delete_conversations(session, conversation_ids)
             session.execute(delete(Contact).where(Contact.id == contact_id))
         session.commit()
         return len(contacts)

@@ -85,12 +85,7 @@ def purge(
             "notes": _count(session, select(HandoffNote.id).where(HandoffNote.handoff_id.in_(handoff_ids))),
         }
         if not dry_run:
-            for part in _batches(handoff_ids):
-                session.execute(delete(HandoffNote).where(HandoffNote.handoff_id.in_(part)))
-                session.execute(delete(Handoff).where(Handoff.id.in_(part)))
-            for part in _batches(ids):
-                session.execute(delete(Message).where(Message.conversation_id.in_(part)))
-                session.execute(delete(Conversation).where(Conversation.id.in_(part)))
+            delete_conversations(session, ids)
         remaining = select(Conversation.contact_id)
         if dry_run:  # as if the due conversations were gone
             remaining = remaining.where(Conversation.id.not_in(ids))
@@ -105,6 +100,20 @@ def purge(
         else:
             session.rollback()
     return Purged(**counts), [public_id for _, public_id in due]
+
+
+def delete_conversations(session: Session, conversation_ids: Sequence[int]) -> None:
+    """Delete conversations with their messages, requests and the notes on them (the caller
+    commits): what retention and an erasure's purge both do."""
+    for part in _batches(conversation_ids):
+        requests = select(Handoff.id).where(Handoff.conversation_id.in_(part))
+        for statement in (
+            delete(HandoffNote).where(HandoffNote.handoff_id.in_(requests)),
+            delete(Handoff).where(Handoff.conversation_id.in_(part)),
+            delete(Message).where(Message.conversation_id.in_(part)),
+            delete(Conversation).where(Conversation.id.in_(part)),
+        ):
+            session.execute(statement.execution_options(synchronize_session=False))
 
 
 def _batches(ids: Sequence[int], size: int = 500) -> List[Sequence[int]]:
