@@ -78,6 +78,9 @@ class Discretion:
                 on=[str(w) for w in on],
                 off=[str(w) for w in off],
             )
+        # the code words of every language, folded once (they are looked for in every message)
+        self._on = {_word(w) for lang in self._languages.values() for w in lang.on} - {""}
+        self._off = {_word(w) for lang in self._languages.values() for w in lang.off} - {""}
         patterns = [_pattern(stem) for stem in sorted(set(stems), key=len, reverse=True)]
         self._sensitive: Optional[Pattern[str]] = re.compile("|".join(patterns)) if patterns else None
 
@@ -87,10 +90,6 @@ class Discretion:
             return []
         return [match.group(0) for match in self._sensitive.finditer(fold(text))]
 
-    def opening_is_safe(self, text: str) -> bool:
-        """Nothing sensitive within what a lock screen shows."""
-        return not self.sensitive_in(opening(text))
-
     def discreet(self, text: str, language: str) -> Optional[str]:
         """``text`` with the replacements of ``language`` (and of French, the source a
         fallback answer is written in); None if a sensitive word is still in it."""
@@ -99,15 +98,12 @@ class Discretion:
                 text = re.sub(f"(?<!\\w){re.escape(piece)}(?!\\w)", neutral, text)
         return None if self.sensitive_in(text) else text
 
-    def _whole(self, words: Dict[str, List[str]], text: str) -> bool:
-        message = _word(text)
-        return bool(message) and any(message == _word(w) for ws in words.values() for w in ws)
-
     def turns_on(self, text: str) -> bool:
-        return self._whole({k: v.on for k, v in self._languages.items()}, text)
+        """The whole message is a code word that turns discreet mode on."""
+        return _word(text) in self._on
 
     def turns_off(self, text: str) -> bool:
-        return self._whole({k: v.off for k, v in self._languages.items()}, text)
+        return _word(text) in self._off
 
     def word(self, kind: str, language: str) -> Optional[str]:
         """The ``on`` or ``off`` word the answers name in ``language``."""

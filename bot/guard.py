@@ -16,8 +16,9 @@
   is its neutral version (:class:`DiscreetTexts`, applied by the sender), and nothing goes out
   after a silence of hers (the sender keeps it until she writes).
 
-While a staff member holds her conversation the bot stays silent: danger and a minor are
-flagged to the staff, and only an erasure is still asked and done (her right).
+While a staff member holds her conversation the bot stays silent but for two things: the
+emergency answer when she writes of danger (the staff member may have left) and an erasure,
+still asked and done (her right); danger and a minor are flagged to the staff.
 """
 
 from __future__ import annotations
@@ -71,10 +72,9 @@ class Guard:
         """What the safety layer does with this message, or None (the desk and the model go on)."""
         text = message.text
         pending = erase_pending_key(conversation.id)
-        if await self.redis.get(pending):
-            await self.redis.delete(pending)  # one answer only: yes, or she moved on
-            if self.safety.confirms(text, language):
-                return Verdict(erase_now=True)
+        # one answer only (yes, or she moved on): the question goes whatever she wrote
+        if await self.redis.delete(pending) and self.safety.confirms(text, language):
+            return Verdict(erase_now=True)
         if self.discretion is not None and self.discretion.turns_on(text):
             return Verdict([self._say(DISCREET_ON, "discreet_on", language)], discreet=True)
         if self.discretion is not None and self.discretion.turns_off(text):

@@ -214,7 +214,7 @@ class Router:
             await self.store.run(self.store.set_discreet, conversation.contact_id, verdict.discreet)
         if conversation.state == HUMAN_HOLDS:
             # a staff member holds the conversation: the bot says nothing, the console shows it;
-            # only a wish to erase is still asked (her right)
+            # but a wish to erase is still asked (her right) and danger still gets 17/112/114
             asked = []
             if verdict is not None and verdict.asks_erasure:
                 asked = verdict.texts
