@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Awaitable, Callable, Coroutine, List, MutableMapping, Optional
+from typing import Any, AsyncIterator, Awaitable, Callable, Coroutine, List, MutableMapping, Optional, Sequence
 
 from redis.asyncio import Redis
 from sqlalchemy import text
@@ -115,37 +115,57 @@ def flood_limits(settings: Settings) -> List[Limit]:
     return [limit for limit in limits if limit.count > 0]
 
 
-def make_workers(services: Services) -> List[Callable[[], Coroutine[Any, Any, None]]]:
-    discretion = Discretion(services.settings.languages)
-    router = Router(
-        services.store,
-        services.redis,
-        services.rasa,
-        services.chooser,
-        concurrency=services.settings.router_concurrency,
-        sweep_after=services.settings.sweep_after_seconds,
-        language_menu=LanguageMenu(services.settings.languages),
-        catalogs=services.catalogs,
-        desk=services.desk,
-        guard=Guard(Safety(services.settings.languages), services.redis, services.catalogs, services.desk, discretion),
-    )
-    channels: dict = {"webchat": WebChatChannel()}
+WORKER_ROLES = ("router", "sender", "housekeeping")
+
+
+def make_workers(
+    services: Services, roles: Sequence[str] = WORKER_ROLES
+) -> List[Callable[[], Coroutine[Any, Any, None]]]:
+    """The workers of the given roles: ``router`` (safety, desk, Rasa, replies queued),
+    ``sender`` (replies to the providers), ``housekeeping`` (unclaimed-request alerts, the
+    erasure stubs' purge, Telegram long polling). Any number of processes may run each role."""
+    unknown = set(roles) - set(WORKER_ROLES)
+    if unknown:
+        raise ValueError(f"unknown worker roles: {sorted(unknown)}")
     settings = services.settings
-    if settings.twilio is not None and settings.public_url:
-        from bot.channels.twilio_sms import TwilioChannel
+    workers: List[Callable[[], Coroutine[Any, Any, None]]] = []
+    discretion = Discretion(settings.languages)
+    if "router" in roles:
+        router = Router(
+            services.store,
+            services.redis,
+            services.rasa,
+            services.chooser,
+            concurrency=settings.router_concurrency,
+            sweep_after=settings.sweep_after_seconds,
+            language_menu=LanguageMenu(settings.languages),
+            catalogs=services.catalogs,
+            desk=services.desk,
+            guard=Guard(Safety(settings.languages), services.redis, services.catalogs, services.desk, discretion),
+        )
+        workers.append(router.run)
+    if "housekeeping" in roles:
+        workers.append(HandoffAlerts(services.desk, settings.handoff_alert_after_seconds).run)
+        workers.append(ErasurePurger(services.store).run)
+        if settings.telegram is not None and settings.telegram.mode == "polling":
+            from bot.channels.telegram import TelegramPoller
 
-        channels["sms"] = channels["whatsapp"] = TwilioChannel(settings.twilio, settings.public_url, services.store)
-    workers = [router.run, HandoffAlerts(services.desk, settings.handoff_alert_after_seconds).run]
-    if settings.telegram is not None:
-        from bot.channels.telegram import TelegramChannel, TelegramPoller
-
-        channels["telegram"] = TelegramChannel(settings.telegram, services.store)
-        if settings.telegram.mode == "polling":
             workers.append(TelegramPoller(services).run)
-    sender = Sender(
-        services.store, services.redis, channels, discreet_text=DiscreetTexts(discretion, services.catalogs)
-    )
-    return [*workers, sender.run, ErasurePurger(services.store).run]
+    if "sender" in roles:
+        channels: dict = {"webchat": WebChatChannel()}
+        if settings.twilio is not None and settings.public_url:
+            from bot.channels.twilio_sms import TwilioChannel
+
+            channels["sms"] = channels["whatsapp"] = TwilioChannel(settings.twilio, settings.public_url, services.store)
+        if settings.telegram is not None:
+            from bot.channels.telegram import TelegramChannel
+
+            channels["telegram"] = TelegramChannel(settings.telegram, services.store)
+        sender = Sender(
+            services.store, services.redis, channels, discreet_text=DiscreetTexts(discretion, services.catalogs)
+        )
+        workers.append(sender.run)
+    return workers
 
 
 async def _bounded(step: Awaitable[Any], name: str, seconds: float = 5.0) -> None:

@@ -7,7 +7,7 @@ migrate    upgrade the database schema
 chat       talk to a running assistant from the terminal, through the web chat API
 actions    the action server (rasa_sdk)
 gateway    the web chat and webhooks only (production; workers run apart)
-worker     the router and sender workers only (production)
+worker     [--role router|sender|housekeeping ...] the workers only (production; default all)
 nlg        the NLG endpoint only (production)
 i18n       extract | update | compile the translation catalogs; status | check | preview |
            safety (what the safety lexicons catch and miss) | discreet (what a lock screen
@@ -59,7 +59,13 @@ def _parser() -> argparse.ArgumentParser:
     actions.add_argument("--host", default="127.0.0.1")
     actions.add_argument("--port", type=int, default=5055)
     sub.add_parser("gateway", help="run the gateway without workers")
-    sub.add_parser("worker", help="run the router and sender workers")
+    worker = sub.add_parser("worker", help="run the router and sender workers")
+    worker.add_argument(
+        "--role",
+        action="append",
+        choices=["router", "sender", "housekeeping"],
+        help="run only these workers (repeatable; default: all three)",
+    )
     sub.add_parser("nlg", help="run the NLG endpoint")
     i18n = sub.add_parser("i18n", help="translation catalogs")
     i18n_actions = ["extract", "update", "compile", "status", "check", "preview", "safety", "discreet"]
@@ -133,7 +139,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if command in {"gateway", "worker", "nlg"}:
         from bot.production import serve
 
-        return _serve(serve(command, settings))
+        roles = getattr(args, "role", None) or ["router", "sender", "housekeeping"]
+        return _serve(serve(command, settings, roles))
     if command == "i18n":
         from bot import i18n_tools
         from bot.i18n import compile_catalogs

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from typing import Sequence
 
 import uvicorn
 
-from bot.app import build_services, create_app, make_workers
+from bot.app import WORKER_ROLES, build_services, create_app, make_workers
 from bot.nlg import create_nlg_app
 from bot.settings import Settings, with_local_keys
 from bot.tasks import stop as stop_tasks
@@ -16,7 +17,7 @@ from bot.tasks import stop as stop_tasks
 log = logging.getLogger(__name__)
 
 
-async def serve(part: str, settings: Settings) -> int:
+async def serve(part: str, settings: Settings, roles: Sequence[str] = WORKER_ROLES) -> int:
     settings = with_local_keys(settings)
     if settings.redis_url is None:
         print("Configuration error: REDIS_URL is required for this command")
@@ -41,8 +42,9 @@ async def serve(part: str, settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await loop.run_in_executor(None, services.chooser.warm_up)
-    tasks = [asyncio.create_task(worker()) for worker in make_workers(services)]
+    if "router" in roles:
+        await loop.run_in_executor(None, services.chooser.warm_up)
+    tasks = [asyncio.create_task(worker()) for worker in make_workers(services, roles)]
     stopping = asyncio.create_task(stop.wait())
     done, _pending = await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
     exit_code = 0
