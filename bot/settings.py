@@ -253,6 +253,17 @@ def _telegram_from_env(env: Mapping[str, str], public_url: Optional[str]) -> Opt
     return TelegramSettings(token=token, mode=mode, secret_token=secret, api_base=env.get("TELEGRAM_API_BASE") or None)
 
 
+def _rasa_urls(value: str) -> str:
+    """``RASA_URL``: one Rasa server, or several separated by commas (same model, trackers and
+    locks in Redis)."""
+    from bot.rasa_client import split_urls
+
+    urls = split_urls(value)
+    if not urls or not all(url.startswith(("http://", "https://")) for url in urls):
+        raise SettingsError("RASA_URL must be one or more http(s):// addresses separated by commas")
+    return ",".join(urls)
+
+
 def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     """Build :class:`Settings` from environment variables (``OUTREACH_*``, ``DATABASE_URL``,
     ``REDIS_URL``, ``RASA_URL``), validating each."""
@@ -290,7 +301,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         data_dir=data_dir,
         database_url=env.get("DATABASE_URL", ""),
         redis_url=env.get("REDIS_URL") or None,
-        rasa_url=env.get("RASA_URL", "http://127.0.0.1:5005").rstrip("/"),
+        rasa_url=_rasa_urls(env.get("RASA_URL", "http://127.0.0.1:5005")),
         action_server_url=env.get("ACTION_SERVER_URL", "http://127.0.0.1:5055/webhook"),
         host=env.get("OUTREACH_HOST", "127.0.0.1"),
         port=_int(env.get("OUTREACH_PORT", "8000"), "OUTREACH_PORT", 1, 65535),

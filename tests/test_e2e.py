@@ -91,7 +91,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, fake_twilio: FakeTwilio) -> 
     deadline = time.monotonic() + 180
     while True:
         try:
-            if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
+            if httpx.get(f"{base_url}/readyz?rasa=1", timeout=2).status_code == 200:
                 break
         except httpx.HTTPError:
             pass

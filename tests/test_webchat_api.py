@@ -177,6 +177,19 @@ def test_page_and_headers(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
     assert ready["checks"] == {"redis": "ok", "database": "ok", "rasa": "ok"}
+    assert ready["rasa_servers"] == {"up": 1, "of": 1}
+
+
+def test_ready_to_take_messages_while_rasa_is_down(client: TestClient, fake_rasa: FakeRasa) -> None:
+    """A load balancer asks /readyz: a gateway keeps messages while Rasa is down, so it stays
+    in; ?rasa=1 asks whether the service also answers (local run, benchmarks)."""
+    fake_rasa.down = True
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"]["rasa"] == "down"
+    assert ready.json()["rasa_servers"] == {"up": 0, "of": 1}
+    assert client.get("/readyz?rasa=1").status_code == 503
+    session = new_session(client)
+    assert client.post(f"/webchat/sessions/{session}/messages", json={"text": "bonjour"}).status_code == 202
 
 
 def test_a_flood_is_told_once_then_refused_with_429(
