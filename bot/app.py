@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable, Coroutine, List, MutableMapping, Optional, Sequence
 
 from redis.asyncio import Redis
@@ -41,6 +42,8 @@ from bot.handoff.store import DirectoryStore
 from bot.i18n import Catalogs
 from bot.language import LanguageChooser
 from bot.language_menu import LanguageMenu
+from bot.lease import Lease
+from bot.metrics import Metrics, metrics_route
 from bot.queues import Notifier
 from bot.rasa_client import RasaClient
 from bot.ratelimit import FloodGuard, Limit
@@ -72,6 +75,7 @@ class Services:
     rasa: RasaClient
     flood: FloodGuard
     desk: HandoffDesk
+    metrics: Metrics = field(default_factory=Metrics)  # one per process
 
     def close_sync(self) -> None:
         self.store.close()
@@ -86,6 +90,7 @@ def build_services(settings: Settings, catalogs: Optional[Catalogs] = None) -> S
     store = Store(make_sessionmaker(engine), Vault(settings.keys))
     redis = redis_client.connect(settings.redis_url)
     catalogs = catalogs or Catalogs(settings.languages, settings.serve_drafts)
+    metrics = Metrics()
     sessions = store.sessions
     desk = HandoffDesk(
         store,
@@ -95,18 +100,20 @@ def build_services(settings: Settings, catalogs: Optional[Catalogs] = None) -> S
         catalogs,
         Signals(settings.languages),
         discretion=Discretion(settings.languages),
+        metrics=metrics,
     )
     return Services(
         settings=settings,
         engine=engine,
         store=store,
         redis=redis,
-        notifier=Notifier(redis),
+        notifier=Notifier(redis, metrics),
         catalogs=catalogs,
         chooser=LanguageChooser(settings.languages, settings.default_language),
         rasa=RasaClient(settings.rasa_url, timeout=settings.rasa_timeout),
-        flood=FloodGuard(redis, flood_limits(settings)),
+        flood=FloodGuard(redis, flood_limits(settings), metrics),
         desk=desk,
+        metrics=metrics,
     )
 
 
@@ -141,16 +148,27 @@ def make_workers(
             language_menu=LanguageMenu(settings.languages),
             catalogs=services.catalogs,
             desk=services.desk,
-            guard=Guard(Safety(settings.languages), services.redis, services.catalogs, services.desk, discretion),
+            guard=Guard(
+                Safety(settings.languages),
+                services.redis,
+                services.catalogs,
+                services.desk,
+                discretion,
+                metrics=services.metrics,
+            ),
+            metrics=services.metrics,
         )
         workers.append(router.run)
-    if "housekeeping" in roles:
-        workers.append(HandoffAlerts(services.desk, settings.handoff_alert_after_seconds).run)
-        workers.append(ErasurePurger(services.store).run)
+    if "housekeeping" in roles:  # one process at a time runs these, however many are started
+        pieces: List[Callable[[], Coroutine[Any, Any, None]]] = [
+            HandoffAlerts(services.desk, settings.handoff_alert_after_seconds).run,
+            ErasurePurger(services.store, metrics=services.metrics).run,
+        ]
         if settings.telegram is not None and settings.telegram.mode == "polling":
             from bot.channels.telegram import TelegramPoller
 
-            workers.append(TelegramPoller(services).run)
+            pieces.append(TelegramPoller(services).run)
+        workers.append(functools.partial(Lease(services.redis, "housekeeping").run, pieces))
     if "sender" in roles:
         channels: dict = {"webchat": WebChatChannel()}
         if settings.twilio is not None and settings.public_url:
@@ -162,7 +180,12 @@ def make_workers(
 
             channels["telegram"] = TelegramChannel(settings.telegram, services.store)
         sender = Sender(
-            services.store, services.redis, channels, discreet_text=DiscreetTexts(discretion, services.catalogs)
+            services.store,
+            services.redis,
+            channels,
+            discreet_text=DiscreetTexts(discretion, services.catalogs),
+            sending_for=settings.sending_timeout_seconds,
+            metrics=services.metrics,
         )
         workers.append(sender.run)
     return workers
@@ -278,6 +301,8 @@ def create_app(settings: Settings, *, run_workers: bool = True, services: Option
         Route("/chat", chat_page),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        # Prometheus, for the internal network only (a bearer token if OUTREACH_METRICS_TOKEN)
+        metrics_route(services.metrics, services.redis, services.settings.metrics_token),
         *webchat_routes(services),
         *(twilio_routes(services) if services.settings.twilio is not None else []),
         *(telegram_routes(services) if telegram_webhook else []),

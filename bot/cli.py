@@ -7,7 +7,8 @@ migrate    upgrade the database schema
 chat       talk to a running assistant from the terminal, through the web chat API
 actions    the action server (rasa_sdk)
 gateway    the web chat and webhooks only (production; workers run apart)
-worker     [--role router|sender|housekeeping ...] the workers only (production; default all)
+worker     [--role router|sender|housekeeping ...] [--metrics-port PORT] the workers only
+           (production; default all roles); /metrics and /healthz on PORT if given
 nlg        the NLG endpoint only (production)
 i18n       extract | update | compile the translation catalogs; status | check | preview |
            safety (what the safety lexicons catch and miss) | discreet (what a lock screen
@@ -18,6 +19,8 @@ associations import FILE | list | shred-key SLUG --yes: the directory of approve
 staff      add USERNAME | list | disable USERNAME | enable USERNAME: console accounts
 console-code USERNAME   the current two-factor code of an account (local runs only)
 purge      [--dry-run] delete what the retention periods let go (run it daily from cron)
+keys       print new keys for a production environment file (nothing is stored)
+rasa-endpoints PATH   write Rasa's endpoints file from the environment (mode 0600)
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import argparse
 import asyncio
 import os
 import sys
+from pathlib import Path
 from typing import Any, Coroutine, List, Optional
 
 from bot.settings import Settings, SettingsError, load_settings
@@ -45,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m bot", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument(
+        "--log-format", choices=["text", "json"], help="text (default) or one JSON object a line (OUTREACH_LOG_FORMAT)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the whole assistant locally")
     run.add_argument("--rasa-port", type=int, default=5005)
@@ -66,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
         choices=["router", "sender", "housekeeping"],
         help="run only these workers (repeatable; default: all three)",
     )
+    worker.add_argument("--metrics-port", type=int, help="serve /metrics and /healthz of this process on this port")
+    worker.add_argument("--metrics-host", default="127.0.0.1", help="the address of --metrics-port")
     sub.add_parser("nlg", help="run the NLG endpoint")
     i18n = sub.add_parser("i18n", help="translation catalogs")
     i18n_actions = ["extract", "update", "compile", "status", "check", "preview", "safety", "discreet"]
@@ -91,6 +100,9 @@ def _parser() -> argparse.ArgumentParser:
     staff.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     purge = sub.add_parser("purge", help="delete what the retention periods let go")
     purge.add_argument("--dry-run", action="store_true", help="count what would be deleted, delete nothing")
+    sub.add_parser("keys", help="print new keys for a production environment file")
+    endpoints = sub.add_parser("rasa-endpoints", help="write Rasa's endpoints file from the environment")
+    endpoints.add_argument("path", type=Path)
     code = sub.add_parser("console-code", help="current two-factor code of an account (local runs only)")
     code.add_argument("username")
     return parser
@@ -101,9 +113,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     # every Rasa process we start inherits this.
     os.environ["RASA_TELEMETRY_ENABLED"] = "false"
     args = _parser().parse_args(argv)
-    from bot.logs import setup_logging
+    from bot.logs import FORMATS, setup_logging
 
-    setup_logging(args.log_level)
+    log_format = args.log_format or os.environ.get("OUTREACH_LOG_FORMAT", "text").strip().lower()
+    if log_format not in FORMATS:
+        print("Configuration error: OUTREACH_LOG_FORMAT must be text or json", file=sys.stderr)
+        return 2
+    roles = getattr(args, "role", None) or ["router", "sender", "housekeeping"]
+    role = f"worker:{'+'.join(roles)}" if args.command == "worker" else args.command
+    setup_logging(args.log_level, log_format, role)
+    if args.command == "keys":
+        print(_new_keys(), end="")
+        return 0
     try:
         settings = load_settings()
     except SettingsError as error:
@@ -139,8 +160,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     if command in {"gateway", "worker", "nlg"}:
         from bot.production import serve
 
-        roles = getattr(args, "role", None) or ["router", "sender", "housekeeping"]
-        return _serve(serve(command, settings, roles))
+        port = getattr(args, "metrics_port", None)
+        if port is not None and not 1 <= port <= 65535:
+            print("Configuration error: --metrics-port must be between 1 and 65535", file=sys.stderr)
+            return 2
+        metrics_at = (args.metrics_host, port) if port is not None else None
+        return _serve(serve(command, settings, roles, metrics_at=metrics_at))
     if command == "i18n":
         from bot import i18n_tools
         from bot.i18n import compile_catalogs
@@ -164,7 +189,35 @@ def main(argv: Optional[List[str]] = None) -> int:
         return _staff(args, settings)
     if command == "purge":
         return asyncio.run(_purge(settings, args.dry_run))
+    if command == "rasa-endpoints":
+        from bot.rasa_setup import write_endpoints
+        from bot.settings import with_local_keys
+
+        settings = with_local_keys(settings)
+        if settings.redis_url is None:
+            print("Configuration error: REDIS_URL is required for Rasa's tracker and lock stores", file=sys.stderr)
+            return 2
+        print(f"wrote {write_endpoints(settings, args.path)}")
+        return 0
     return 2
+
+
+def _new_keys() -> str:
+    """Lines for an environment file: the look-up key, a first data key, the NLG token."""
+    import base64
+    import secrets
+    from datetime import date
+
+    def key() -> str:
+        return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+    key_id = f"k{date.today():%Y%m}"
+    return (
+        "# generated by `python -m bot keys`: keep them secret, back them up apart from the database\n"
+        f"OUTREACH_LOOKUP_KEY={key()}\n"
+        f"OUTREACH_DATA_KEYS={key_id}:{key()}\n"
+        f"OUTREACH_NLG_TOKEN={secrets.token_urlsafe(32)}\n"
+    )
 
 
 async def _purge(settings: Settings, dry_run: bool) -> int:

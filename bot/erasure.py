@@ -23,6 +23,7 @@ from sqlalchemy import delete, select
 
 from bot import queues
 from bot.crypto import new_token
+from bot.metrics import Metrics
 from bot.models import AuditEvent, Contact, Conversation, Handoff, HandoffNote, Message, utcnow
 from bot.rasa_setup import tracker_key
 from bot.retention import delete_conversations
@@ -165,8 +166,11 @@ def forget_address_once_settled(store: Store, message_id: int) -> None:
 class ErasurePurger:
     """The worker that deletes the stubs of erased contacts once their time is up."""
 
-    def __init__(self, store: Store, every: float = 60.0, keep: timedelta = KEEP_STUB) -> None:
+    def __init__(
+        self, store: Store, every: float = 60.0, keep: timedelta = KEEP_STUB, metrics: Optional[Metrics] = None
+    ) -> None:
         self.store = store
+        self.metrics = metrics or Metrics()
         self.every = every
         self.keep = keep
 
@@ -178,4 +182,5 @@ class ErasurePurger:
                     log.info("purged what was left of %d erased contact(s)", purged)
             except Exception as error:  # keep purging whatever happens
                 log.warning("erasure purge failed (%s)", type(error).__name__)
+                self.metrics.error("erasure", error)
             await asyncio.sleep(self.every)

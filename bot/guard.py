@@ -32,6 +32,7 @@ from bot.discreet import Discretion
 from bot.erasure import erase_pending_key
 from bot.handoff.desk import HandoffDesk
 from bot.i18n import Catalogs
+from bot.metrics import Metrics
 from bot.safety import Safety
 from bot.safety_texts import ADULT_ONLY, DISCREET_FALLBACK, DISCREET_OFF, DISCREET_ON, ERASE_CONFIRM, OFFER_PERSON
 from bot.store import ConversationRef, Inbound
@@ -61,8 +62,10 @@ class Guard:
         catalogs: Catalogs,
         desk: Optional[HandoffDesk],
         discretion: Optional[Discretion] = None,
+        metrics: Optional[Metrics] = None,
     ) -> None:
         self.safety = safety
+        self.metrics = metrics or Metrics()
         self.discretion = discretion
         self.redis = redis
         self.catalogs = catalogs
@@ -74,6 +77,7 @@ class Guard:
         pending = erase_pending_key(conversation.id)
         # one answer only (yes, or she moved on): the question goes whatever she wrote
         if await self.redis.delete(pending) and self.safety.confirms(text, language):
+            self.metrics.safety("erased")
             return Verdict(erase_now=True)
         if self.discretion is not None and self.discretion.turns_on(text):
             return Verdict([self._say(DISCREET_ON, "discreet_on", language)], discreet=True)
@@ -83,16 +87,21 @@ class Guard:
         if finding.danger or finding.minor:
             texts = []
             if finding.danger:
+                self.metrics.safety("danger")
                 texts.append(self.catalogs.render("utter_danger", language))
             if finding.minor:
+                self.metrics.safety("minor")
                 texts.append(self.catalogs.render("utter_minor", language))
             if finding.danger and not (self.desk is not None and await self.desk.has_open_request(conversation.id)):
                 texts.append(self._say(OFFER_PERSON, "safety_offer_person", language))
             return Verdict(texts, urgent=finding.danger, minor=finding.minor)
         stop_word = self.safety.stops(text)
         if stop_word and conversation.channel in PROVIDER_STOP_CHANNELS and _is_provider_stop(text):
+            self.metrics.safety("erasure")
+            self.metrics.safety("erased")
             return Verdict(erase_now=True, silent=True)
         if finding.erase or stop_word:
+            self.metrics.safety("erasure")
             await self.redis.set(pending, "1", ex=ERASE_CONFIRM_TTL_S)
             return Verdict([self._say(ERASE_CONFIRM, "safety_erase_confirm", language)], asks_erasure=True)
         if self.safety.takes_offer(text) and self.desk is not None:

@@ -47,14 +47,23 @@ async def receive(
     verdict = await services.flood.check(store.lookup_key(channel, address)[:32], once=f"{channel}:{provider_id}")
     if verdict is Verdict.DROP:
         log.info("flood: a message from one %s contact was dropped", channel)
+        services.metrics.message_in(channel, "dropped")
         return Received(None, 0, verdict)
     if verdict is Verdict.NOTIFY:
         text, kind = "", FLOOD
     hint = language_hint if language_hint in services.settings.languages else None
     conversation, message_id, created = await store.run(store.receive, channel, address, provider_id, text, kind, hint)
+    services.metrics.message_in(channel, outcome(kind, created))
     if created:
         await notify(services, conversation.id, message_id)
     return Received(conversation, int(created), verdict)
+
+
+def outcome(kind: str, created: bool) -> str:
+    """What the metrics call a message stored (or not) with this kind."""
+    if not created:
+        return "duplicate"
+    return {MEDIA: "media", FLOOD: "flooded"}.get(kind, "stored")
 
 
 async def notify(services: Any, conversation_id: int, message_id: int) -> None:
@@ -63,3 +72,4 @@ async def notify(services: Any, conversation_id: int, message_id: int) -> None:
         await queues.publish_conversation(services.redis, conversation_id)
     except RedisError as error:
         log.warning("router not notified (%s); the sweeper will queue the message", type(error).__name__)
+        services.metrics.error("inbox", error)

@@ -4,8 +4,10 @@ URLs with a bot token or bodies with phone numbers) are kept quiet."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from datetime import datetime, timezone
 
 # twilio's HTTP clients log every request with its body and phone numbers at INFO; httpx logs
 # each URL (Telegram's carry the bot token); python-telegram-bot logs request bodies at DEBUG
@@ -29,10 +31,46 @@ def quiet_third_parties() -> None:
         logging.getLogger(name).setLevel(level)
 
 
-def setup_logging(level: str = "INFO") -> None:
+FORMATS = ("text", "json")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (ISO 8601, UTC), level, logger, message, process role and
+    pid, and for a failure its exception class only. An exception's own message may carry
+    data, so the traceback is written only when ``tracebacks`` (at DEBUG)."""
+
+    def __init__(self, role: str, tracebacks: bool = False) -> None:
+        super().__init__()
+        self.role = role
+        self.tracebacks = tracebacks
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "role": self.role,
+            "pid": record.process,
+        }
+        if record.exc_info and record.exc_info[0] is not None:
+            entry["exception"] = record.exc_info[0].__name__
+            if self.tracebacks:
+                entry["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(level: str = "INFO", fmt: str = "text", role: str = "") -> None:
+    """Log to standard error, as text (the default) or JSON lines (``fmt="json"``)."""
+    if fmt not in FORMATS:
+        raise ValueError("the log format must be text or json")
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if fmt == "json":
+        tracebacks = logging.getLevelName(level.upper()) == logging.DEBUG
+        handler.setFormatter(JsonFormatter(role or "bot", tracebacks))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
+    root.setLevel(level.upper())
     quiet_third_parties()

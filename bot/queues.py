@@ -10,12 +10,15 @@ import contextlib
 import logging
 import uuid
 from contextlib import asynccontextmanager
-from typing import AsyncIterator, Dict, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, AsyncIterator, Dict, List, Optional, Set, Tuple
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from bot.tasks import stop as stop_tasks
+
+if TYPE_CHECKING:  # bot.metrics reads these streams
+    from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +127,9 @@ class Notifier:
     A long poll waits on an :class:`asyncio.Event` instead of holding a Redis connection.
     """
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, metrics: Optional[Metrics] = None) -> None:
         self._redis = redis
+        self._metrics = metrics
         self._waiters: Dict[int, Set[asyncio.Event]] = {}
         self._task: Optional[asyncio.Task[None]] = None
 
@@ -181,6 +185,8 @@ class Notifier:
                 raise
             except Exception as error:  # Redis restarted: wake everyone, resubscribe
                 log.warning("notifier lost its Redis subscription (%s); retrying", type(error).__name__)
+                if self._metrics is not None:
+                    self._metrics.error("notifier", error)
                 for conversation_id in list(self._waiters):
                     self._wake(conversation_id)
                 await asyncio.sleep(1.0)

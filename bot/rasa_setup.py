@@ -22,6 +22,30 @@ def rasa_bin() -> str:
     return str(Path(sys.executable).with_name("rasa"))
 
 
+RASA_LOGGING = PROJECT_ROOT / "deploy" / "rasa-logging.yml"
+
+
+def rasa_command(endpoints: Path, port: int, interface: str = "127.0.0.1") -> List[str]:
+    """The command of one Rasa server: our model, endpoints and credentials, and the logging
+    configuration that keeps message texts out of its log."""
+    return [
+        rasa_bin(),
+        "run",
+        "--model",
+        str(model_path()),
+        "--endpoints",
+        str(endpoints),
+        "--credentials",
+        str(PROJECT_ROOT / "credentials.yml"),
+        "--logging-config-file",
+        str(RASA_LOGGING),
+        "--interface",
+        interface,
+        "--port",
+        str(port),
+    ]
+
+
 TRACKER_PREFIX = "outreachtracker"
 
 

@@ -18,6 +18,7 @@ from typing import Optional, Sequence, Tuple
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from bot.metrics import Metrics
 from bot.queues import PREFIX
 
 log = logging.getLogger(__name__)
@@ -39,9 +40,12 @@ DEFAULT_LIMITS: Tuple[Limit, ...] = (Limit(20, 60), Limit(200, 3600))
 
 
 class FloodGuard:
-    def __init__(self, redis: Redis, limits: Sequence[Limit] = DEFAULT_LIMITS) -> None:
+    def __init__(
+        self, redis: Redis, limits: Sequence[Limit] = DEFAULT_LIMITS, metrics: Optional[Metrics] = None
+    ) -> None:
         self.redis = redis
         self.limits = tuple(limits)
+        self.metrics = metrics or Metrics()
 
     async def check(self, contact: object, once: Optional[str] = None, now: Optional[float] = None) -> Verdict:
         """The verdict on one more message of ``contact``. ``once``: the delivery's provider id,
@@ -65,6 +69,7 @@ class FloodGuard:
             counts = (await pipe.execute())[::2]
         except RedisError as error:
             log.warning("flood guard unavailable (%s); message accepted", type(error).__name__)
+            self.metrics.error("flood_guard", error)
             return Verdict.ACCEPT
         verdict = Verdict.ACCEPT
         for limit, count in zip(self.limits, counts, strict=True):

@@ -29,6 +29,7 @@ from bot.handoff.desk import HandoffDesk
 from bot.i18n import Catalogs
 from bot.language import LanguageChooser
 from bot.language_menu import LanguageMenu
+from bot.metrics import Metrics
 from bot.notices import FLOOD_NOTICE, MEDIA_NOTICE
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.safety_texts import ADVICE, ERASED
@@ -63,8 +64,10 @@ class Router:
         menu_ttl_s: int = 900,
         desk: Optional[HandoffDesk] = None,
         guard: Optional[Guard] = None,
+        metrics: Optional[Metrics] = None,
     ) -> None:
         self.store = store
+        self.metrics = metrics or Metrics()
         self.desk = desk
         self.guard = guard
         self.language_menu = language_menu
@@ -94,6 +97,7 @@ class Router:
                     )
                 except RedisError as error:
                     log.warning("router cannot read the inbox stream (%s); retrying", type(error).__name__)
+                    self.metrics.error("router", error)
                     await asyncio.sleep(1.0)
                     await self._until_ready()
                     continue
@@ -128,8 +132,9 @@ class Router:
             await self.handle_conversation(conversation_id)
         except queues.LockBusy:
             return  # another worker holds it; the entry stays pending and is claimed later
-        except Exception:
+        except Exception as error:
             log.exception("router failed on conversation %s; the sweeper will retry", conversation_id)
+            self.metrics.error("router", error)
             return
         await self.redis.xack(queues.INBOX, queues.ROUTER_GROUP, entry_id)
 
@@ -153,6 +158,7 @@ class Router:
                 await self.sweep()
             except Exception as error:  # keep sweeping whatever happens
                 log.warning("sweep failed (%s)", type(error).__name__)
+                self.metrics.error("router", error)
 
     async def sweep(self) -> int:
         """Notify again every inbound message left unanswered too long; returns how many."""
@@ -221,6 +227,8 @@ class Router:
             elif verdict is not None and verdict.urgent and self.catalogs is not None:
                 asked = [self.catalogs.render("utter_danger", language)]  # 17/112/114 whoever holds it
             ids = await self.store.run(self.store.complete_inbound, message.id, asked, language, True)
+            if ids:
+                self.metrics.reply(message.received_at)
             for outbound_id in ids:
                 await queues.notify_outbox(self.redis, outbound_id)
             await queues.publish_conversation(self.redis, message.conversation_id)
@@ -255,6 +263,8 @@ class Router:
         if limit is not None:
             texts = [part for text in texts for part in split_message(text, limit)]
         outbound_ids = await self.store.run(self.store.complete_inbound, message.id, texts, language)
+        if outbound_ids:
+            self.metrics.reply(message.received_at)
         for outbound_id in outbound_ids:
             await queues.notify_outbox(self.redis, outbound_id)
         await queues.publish_conversation(self.redis, message.conversation_id)
@@ -296,6 +306,7 @@ class Router:
             except RedisError as error:
                 if attempt == 7:
                     log.error("erasure: her Redis keys could not be deleted (%s)", type(error).__name__)
+                    self.metrics.error("erasure", error)
                     return
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 15.0)
@@ -317,6 +328,8 @@ class Router:
         without the model."""
         text = self.catalogs.translate(language, "sms", notice) if self.catalogs else notice
         outbound_ids = await self.store.run(self.store.complete_inbound, message.id, [text], language)
+        if outbound_ids:
+            self.metrics.reply(message.received_at)
         for outbound_id in outbound_ids:
             await queues.notify_outbox(self.redis, outbound_id)
 
@@ -343,13 +356,19 @@ class Router:
 
     async def _ask_rasa(self, sender: str, text: str, language: str) -> list:
         delay = 0.5
-        deadline = asyncio.get_running_loop().time() + self.rasa_retry_for
+        clock = asyncio.get_running_loop().time
+        deadline = clock() + self.rasa_retry_for
         while True:
+            started = clock()
             try:
-                return await self.rasa.send(sender, text, {"language": language})
+                replies = await self.rasa.send(sender, text, {"language": language})
+                self.metrics.rasa_call(clock() - started, ok=True)
+                return replies
             except RasaUnavailable as error:
-                if asyncio.get_running_loop().time() + delay > deadline:
+                self.metrics.rasa_call(clock() - started, ok=False)
+                if clock() + delay > deadline:
                     log.warning("Rasa unavailable (%s); the message waits for the sweeper", error)
+                    self.metrics.error("router", error)
                     raise
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)

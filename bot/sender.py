@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from bot import erasure, queues
 from bot.channels.base import Channel, SendError, SendErrorKind
+from bot.metrics import Metrics
 from bot.models import utcnow
 from bot.store import DEAD, FAILED, QUEUED, SENT, Outbound, Store
 from bot.tasks import stop as stop_tasks
@@ -42,17 +43,20 @@ class Sender:
         max_attempts: int = 6,
         retry_idle_ms: int = 15_000,
         sweep_after: float = 30.0,
+        sending_for: float = 120.0,
         backoff_base: float = 2.0,
         backoff_max: float = 300.0,
         sweep_interval: float = 1.0,
         consumer: Optional[str] = None,
         discreet_text: Optional[Callable[[str, Optional[str]], str]] = None,
         discreet_silence: timedelta = DISCREET_SILENCE,
+        metrics: Optional[Metrics] = None,
     ) -> None:
         """``discreet_text``: the neutral version of a text for a contact in discreet mode
         (bot.guard.DiscreetTexts); nothing is sent to her after ``discreet_silence`` without a
         message of hers (it waits until she writes)."""
         self.store = store
+        self.metrics = metrics or Metrics()
         self.discreet_text = discreet_text
         self.discreet_silence = discreet_silence
         self.redis = redis
@@ -60,6 +64,7 @@ class Sender:
         self.max_attempts = max_attempts
         self.retry_idle_ms = retry_idle_ms
         self.sweep_after = sweep_after
+        self.sending_for = sending_for  # a row left "sending" this long: its sender died
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.sweep_interval = sweep_interval
@@ -78,6 +83,7 @@ class Sender:
                     )
                 except RedisError as error:
                     log.warning("sender cannot read the outbox stream (%s); retrying", type(error).__name__)
+                    self.metrics.error("sender", error)
                     await asyncio.sleep(1.0)
                     await self._until_ready()
                     continue
@@ -111,8 +117,9 @@ class Sender:
             done = await self.deliver(int(fields["m"]))
         except (KeyError, ValueError):
             done = True
-        except Exception:
+        except Exception as error:
             log.exception("sender failed on an outbox entry; it will be retried")
+            self.metrics.error("sender", error)
             done = False
         if done:
             await self.redis.xack(queues.OUTBOX, queues.SENDER_GROUP, entry_id)
@@ -147,23 +154,43 @@ class Sender:
             silent_since = conversation.last_seen_at
             if silent_since is not None and utcnow() - silent_since > self.discreet_silence:
                 if await self.store.run(self.store.hold, message.id, utcnow() - self.discreet_silence):
+                    self.metrics.message_out(message.channel, "held")
                     return None  # kept back until she writes; later replies wait behind it
             if self.discreet_text is not None:
                 message = dataclasses.replace(message, text=self.discreet_text(message.text, conversation.language))
         return await self._send_now(message)
+
+    async def _already_sent(self, channel: Channel, message: Outbound) -> Optional[str]:
+        """The provider's reference of this reply if an earlier attempt reached it (channels
+        that can tell: ``find_sent``), excluding what other replies of hers already carry."""
+        find = getattr(channel, "find_sent", None)
+        if find is None or message.conversation is None:
+            return None
+        for reference in await find(message, message.conversation):
+            if not await self.store.run(self.store.reference_known, message.conversation_id, reference):
+                return str(reference)
+        return None
 
     async def _send_now(self, message: Outbound) -> Optional[int]:
         message_id = message.id
         conversation = message.conversation
         channel = self.channels.get(message.channel)
         if conversation is None or channel is None:
+            self.metrics.message_out(message.channel, "no_channel")
             return await self._mark(message_id, FAILED, None, "no_channel")
         if conversation.stopped:  # she opted out: nothing is sent until she writes again
+            self.metrics.message_out(message.channel, "opted_out")
             return await self._mark(message_id, FAILED, None, "stopped")
         try:
+            reference = await self._already_sent(channel, message) if message.unsure else None
+            if reference is not None:  # an earlier attempt reached the provider: not sent twice
+                log.warning("send to %s: an earlier attempt had gone through; not sent again", message.channel)
+                self.metrics.message_out(message.channel, "found_sent")
+                return await self._mark(message_id, SENT, reference, None)
             reference = await channel.send(message, conversation)
         except SendError as error:
             if error.kind is SendErrorKind.STOPPED:
+                self.metrics.message_out(message.channel, "stopped")
                 await self.store.run(self.store.set_stopped, conversation.contact_id, True)
             if error.kind is SendErrorKind.RETRYABLE:
                 if message.attempts + 1 < self.max_attempts:
@@ -171,14 +198,19 @@ class Sender:
                     retry_at = utcnow() + timedelta(seconds=delay)
                     await self.store.run(self.store.mark_outbound, message_id, QUEUED, None, error.code, retry_at)
                     log.warning("send to %s failed (%s), retry in %.1f s", message.channel, error.code, delay)
+                    self.metrics.message_out(message.channel, "retry")
                     return None  # the sweeper notifies it again when due; later replies wait
                 log.warning(
                     "send to %s failed %d times (%s): dead letter", message.channel, message.attempts + 1, error.code
                 )
+                self.metrics.message_out(message.channel, "dead")
                 return await self._mark(message_id, DEAD, None, error.code)
             log.warning("send to %s failed for good (%s)", message.channel, error.code)
+            if error.kind is SendErrorKind.PERMANENT:
+                self.metrics.message_out(message.channel, "failed")
             return await self._mark(message_id, FAILED, None, error.code)
         following = await self._mark(message_id, SENT, reference, None)
+        self.metrics.message_out(message.channel, "sent")
         await queues.publish_conversation(self.redis, message.conversation_id)
         return following
 
@@ -205,8 +237,11 @@ class Sender:
         while True:
             await asyncio.sleep(self.sweep_interval)
             try:
-                stale = await self.store.run(self.store.stale_outbound, timedelta(seconds=self.sweep_after))
+                stale = await self.store.run(
+                    self.store.stale_outbound, timedelta(seconds=self.sweep_after), timedelta(seconds=self.sending_for)
+                )
                 for message_id in stale:
                     await queues.notify_outbox(self.redis, message_id)
             except Exception as error:
                 log.warning("outbox sweep failed (%s)", type(error).__name__)
+                self.metrics.error("sender", error)

@@ -95,6 +95,7 @@ class Settings:
     rasa_timeout: float = 30.0
     router_concurrency: int = 8
     sweep_after_seconds: float = 30.0
+    sending_timeout_seconds: float = 120.0
     tracker_expiry_seconds: int = 30 * 24 * 3600
     exit_url: str = DEFAULT_EXIT_URL
     public_url: Optional[str] = None
@@ -106,6 +107,7 @@ class Settings:
     console_session_hours: int = 10
     retention_bot_days: int = 30  # conversations with the bot only: after her last message
     retention_handoff_days: int = 90  # conversations handed to an association: after it ended
+    metrics_token: Optional[str] = field(default=None, repr=False)  # bearer token of /metrics, if any
     keys: Optional[Keys] = field(default=None, repr=False)
 
     @property
@@ -227,6 +229,17 @@ def _twilio_from_env(env: Mapping[str, str], public_url: Optional[str]) -> Optio
     )
 
 
+_METRICS_TOKEN = re.compile(r"^[A-Za-z0-9_.~+/=-]{16,256}$")
+
+
+def _metrics_token(env: Mapping[str, str]) -> Optional[str]:
+    """``OUTREACH_METRICS_TOKEN``: when set, ``/metrics`` asks for it as a bearer token."""
+    token = (env.get("OUTREACH_METRICS_TOKEN") or "").strip() or None
+    if token is not None and not _METRICS_TOKEN.match(token):
+        raise SettingsError("OUTREACH_METRICS_TOKEN must be 16-256 letters, digits or -._~+/=")
+    return token
+
+
 _TELEGRAM_TOKEN = re.compile(r"^[0-9]{3,20}:[A-Za-z0-9_-]{30,64}$")
 _TELEGRAM_SECRET = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
 
@@ -314,6 +327,9 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         rasa_timeout=float(_int(env.get("OUTREACH_RASA_TIMEOUT", "30"), "OUTREACH_RASA_TIMEOUT", 1, 600)),
         router_concurrency=_int(env.get("OUTREACH_ROUTER_CONCURRENCY", "8"), "OUTREACH_ROUTER_CONCURRENCY", 1, 256),
         sweep_after_seconds=float(_int(env.get("OUTREACH_SWEEP_AFTER", "30"), "OUTREACH_SWEEP_AFTER", 1, 86_400)),
+        sending_timeout_seconds=float(
+            _int(env.get("OUTREACH_SENDING_TIMEOUT", "120"), "OUTREACH_SENDING_TIMEOUT", 30, 86_400)
+        ),
         tracker_expiry_seconds=_int(
             env.get("OUTREACH_TRACKER_EXPIRY", str(30 * 24 * 3600)), "OUTREACH_TRACKER_EXPIRY", 60, 10**9
         ),
@@ -333,6 +349,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         retention_handoff_days=_int(
             env.get("OUTREACH_RETENTION_HANDOFF_DAYS", "90"), "OUTREACH_RETENTION_HANDOFF_DAYS", 1, 3650
         ),
+        metrics_token=_metrics_token(env),
         keys=keys,
     )
     if not settings.database_url:

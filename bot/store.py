@@ -28,6 +28,7 @@ ADDRESS = "channel-address"
 IN, OUT = "in", "out"
 RECEIVED, DONE = "received", "done"
 QUEUED, SENDING, SENT, DELIVERED, FAILED = "queued", "sending", "sent", "delivered", "failed"
+UNCERTAIN = "uncertain"  # error code of a row whose sender died while sending it
 HELD = "held_discreet"  # error_code of a queued reply kept back until she writes (discreet mode)
 DEAD = "dead"  # retried until the last attempt: kept, visible, not sent
 
@@ -52,6 +53,7 @@ class Inbound:
     conversation_id: int
     text: str
     kind: str = "text"
+    received_at: Optional[datetime] = None  # when it was stored (for the reply-time metric)
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,10 @@ class Outbound:
     # filled by claim_outbound, read in the claiming transaction: what the sender needs
     conversation: Optional[ConversationRef] = None
     address: Optional[str] = None  # decrypted only for sending
+    # an earlier attempt may have reached the provider (it failed without an answer, or its
+    # sender died while sending): the sender asks the provider before sending again
+    unsure: bool = False
+    created_at: Optional[datetime] = None
 
 
 @dataclass(frozen=True)
@@ -337,7 +343,7 @@ class Store:
         """Inbound messages of a conversation not yet answered, oldest first."""
         with self._sessions() as session:
             rows = session.execute(
-                select(Message.id, Message.body_enc, Message.key_id, Message.kind)
+                select(Message.id, Message.body_enc, Message.key_id, Message.kind, Message.created_at)
                 .where(
                     Message.conversation_id == conversation_id,
                     Message.direction == IN,
@@ -346,7 +352,12 @@ class Store:
                 .order_by(Message.id)
                 .limit(limit)
             ).all()
-        return [Inbound(int(r.id), conversation_id, self._vault.open(r.body_enc, r.key_id, BODY), r.kind) for r in rows]
+        return [
+            Inbound(
+                int(r.id), conversation_id, self._vault.open(r.body_enc, r.key_id, BODY), r.kind, _aware(r.created_at)
+            )
+            for r in rows
+        ]
 
     def complete_inbound(
         self, message_id: int, replies: Sequence[str], language: Optional[str], even_if_held: bool = False
@@ -462,6 +473,8 @@ class Store:
                         status=row.status,
                         attempts=row.attempts,
                         conversation=_ref(conversation, contact),
+                        unsure=bool(row.attempts) or row.error_code == UNCERTAIN,
+                        created_at=_aware(row.created_at),
                         address=(
                             self._vault.open(contact.address_enc, contact.address_key_id, ADDRESS)
                             if contact.address_enc is not None
@@ -510,6 +523,16 @@ class Store:
             session.commit()
             return int(following) if following is not None else None
 
+    def reference_known(self, conversation_id: int, reference: str) -> bool:
+        """Whether a reply of this conversation already carries this provider reference."""
+        with self._sessions() as session:
+            found = session.execute(
+                select(Message.id)
+                .where(Message.conversation_id == conversation_id, Message.provider_ref == reference)
+                .limit(1)
+            ).first()
+        return found is not None
+
     def stale_outbound(
         self, older_than: timedelta, sending_for: timedelta = timedelta(minutes=5), limit: int = 500
     ) -> List[int]:
@@ -526,7 +549,7 @@ class Store:
                     Message.status == SENDING,
                     Message.processed_at < now - sending_for,
                 )
-                .values(status=QUEUED)
+                .values(status=QUEUED, error_code=UNCERTAIN)
             )
             session.commit()
             rows = session.execute(

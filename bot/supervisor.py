@@ -26,7 +26,7 @@ from bot.crypto import Vault
 from bot.db import make_engine, make_sessionmaker
 from bot.i18n import compile_catalogs
 from bot.migrate import upgrade
-from bot.rasa_setup import model_path, rasa_bin, write_endpoints
+from bot.rasa_setup import model_path, rasa_command, write_endpoints
 from bot.redis_server import PrivateRedis
 from bot.settings import PROJECT_ROOT, Settings, with_local_keys
 
@@ -144,25 +144,7 @@ async def run_local(settings: Settings, rasa_port: int = 5005, action_port: int 
                 run_dir / "actions.log",
                 env,
             ),
-            Child(
-                "Rasa",
-                [
-                    rasa_bin(),
-                    "run",
-                    "--model",
-                    str(model_path()),
-                    "--endpoints",
-                    str(endpoints),
-                    "--credentials",
-                    "credentials.yml",
-                    "--interface",
-                    "127.0.0.1",
-                    "--port",
-                    str(rasa_port),
-                ],
-                run_dir / "rasa.log",
-                env,
-            ),
+            Child("Rasa", rasa_command(endpoints, rasa_port), run_dir / "rasa.log", env),
             Child(
                 "workers",
                 [sys.executable, "-m", "bot", "worker"],

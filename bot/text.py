@@ -21,9 +21,17 @@ class TextError(ValueError):
 
 
 def normalise(text: str) -> str:
-    """NFC-normalised text, control characters (NUL included) replaced by spaces, trimmed."""
+    """NFC-normalised text, control characters (NUL included) replaced by spaces, trimmed; a
+    lone surrogate (JSON can carry one, UTF-8 cannot) becomes U+FFFD."""
     text = unicodedata.normalize("NFC", text)
-    return "".join(" " if unicodedata.category(c) == "Cc" and c not in _KEPT_CONTROLS else c for c in text).strip()
+    return "".join(_normal_char(c) for c in text).strip()
+
+
+def _normal_char(c: str) -> str:
+    category = unicodedata.category(c)
+    if category == "Cc" and c not in _KEPT_CONTROLS:
+        return " "
+    return "\ufffd" if category == "Cs" else c
 
 
 def truncate(text: str, max_length: int) -> str:

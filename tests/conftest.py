@@ -186,6 +186,10 @@ def twilio(fake_twilio: FakeTwilio) -> FakeTwilio:
     fake_twilio.requests.clear()
     fake_twilio.prepared.clear()
     fake_twilio.sids.clear()
+    fake_twilio.created.clear()
+    fake_twilio.lookups.clear()
+    fake_twilio.fail_rate = 0.0
+    fake_twilio.lookups_fail = 0
     return fake_twilio
 
 

@@ -26,11 +26,10 @@ from bot.redis_server import PrivateRedis
 from bot.router import Router
 from bot.sender import Sender
 from bot.settings import load_settings
-from tests.conftest import gateway_env
 from tests.fake_twilio import FakeTwilio
 from tests.fakes import FakeRasa
 from tests.helpers import gateway_client, running, until
-from tests.test_twilio import ACCOUNT, NUMBER, PUBLIC, TOKEN, inbound, post, signed
+from tests.test_twilio import PUBLIC, TOKEN, inbound, post, signed, twilio_env
 
 
 def person(n: int) -> str:
@@ -66,19 +65,7 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
 
 @pytest.fixture
 def settings(database_url: str, private_redis: PrivateRedis, tmp_path: Path, twilio: FakeTwilio):
-    return load_settings(
-        gateway_env(
-            database_url,
-            private_redis.url,
-            tmp_path,
-            OUTREACH_PUBLIC_URL=PUBLIC,
-            TWILIO_ACCOUNT_SID=ACCOUNT,
-            TWILIO_AUTH_TOKEN=TOKEN,
-            TWILIO_FROM=NUMBER,
-            TWILIO_API_BASE=twilio.url,
-            OUTREACH_LANGUAGES="fr,en",
-        )
-    )
+    return load_settings(twilio_env(database_url, private_redis.url, tmp_path, twilio))
 
 
 @pytest.fixture

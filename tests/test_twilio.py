@@ -59,22 +59,25 @@ def inbound(sid: str, body: str, **extra: str) -> dict:
     }
 
 
+def twilio_env(database_url: str, redis_url: str, tmp_path, twilio: FakeTwilio, **extra: str) -> dict:
+    """A gateway's environment with the test Twilio number, whose API is the local fake."""
+    return gateway_env(
+        database_url,
+        redis_url,
+        tmp_path,
+        OUTREACH_PUBLIC_URL=PUBLIC,
+        TWILIO_ACCOUNT_SID=ACCOUNT,
+        TWILIO_AUTH_TOKEN=TOKEN,
+        TWILIO_FROM=NUMBER,
+        TWILIO_API_BASE=twilio.url,
+        OUTREACH_LANGUAGES="fr,en",
+        **extra,
+    )
+
+
 @pytest.fixture
 def settings(database_url: str, redis_clean: str, tmp_path, twilio: FakeTwilio):
-    return load_settings(
-        gateway_env(
-            database_url,
-            redis_clean,
-            tmp_path,
-            OUTREACH_PUBLIC_URL=PUBLIC,
-            TWILIO_ACCOUNT_SID=ACCOUNT,
-            TWILIO_AUTH_TOKEN=TOKEN,
-            TWILIO_FROM=NUMBER,
-            TWILIO_WHATSAPP_FROM=WHATSAPP_NUMBER,
-            TWILIO_API_BASE=twilio.url,
-            OUTREACH_LANGUAGES="fr,en",
-        )
-    )
+    return load_settings(twilio_env(database_url, redis_clean, tmp_path, twilio, TWILIO_WHATSAPP_FROM=WHATSAPP_NUMBER))
 
 
 @pytest.fixture
@@ -425,3 +428,78 @@ async def test_discreet_mode_by_sms_neutral_texts_and_nothing_after_her_silence(
     assert bodies[1] == discretion.discreet(law, "fr") and bodies[1] != law
     assert bodies[2:] == ["Bonjour, je suis là.", "reply 0 to merci"]  # kept back, then in order
     assert all(discretion.sensitive_in(body) == [] for body in bodies)
+
+
+async def _left_sending(services, conversation_id: int, text: str, reach_twilio: bool, settings) -> int:
+    """A staff reply whose sender died while sending it: claimed (``sending``), perhaps sent to
+    Twilio, never marked; then the sweep finds it left ``sending`` and queues it again."""
+    with services.store.sessions() as session:
+        row = new_outbound(services.store.vault, conversation_id, "sms", "staff", text, "fr")
+        session.add(row)
+        session.commit()
+        message_id = int(row.id)
+    claimed = services.store.claim_outbound(message_id)
+    assert claimed is not None
+    if reach_twilio:
+        channel = TwilioChannel(settings.twilio, PUBLIC, services.store)
+        await channel.send(claimed, claimed.conversation)
+        await channel.close()
+    services.store.stale_outbound(timedelta(hours=1), sending_for=timedelta(0))
+    return message_id
+
+
+async def test_a_reply_whose_sender_died_after_twilio_took_it_is_not_sent_twice(
+    gateway, settings, twilio, fake_rasa
+) -> None:
+    client, services = gateway
+    assert (
+        await post(
+            client,
+            "/webhooks/twilio",
+            inbound("SMd1", "bonjour"),
+            signed("/webhooks/twilio", inbound("SMd1", "bonjour")),
+        )
+    ).status_code == 200
+    async with workers(services, fake_rasa, settings):
+        await until(lambda: count_sent(settings.database_url) == 1)
+        conversation = services.store.find_conversation("sms", PERSON)
+        gone = await _left_sending(services, conversation.id, "Je suis là.", True, settings)
+        await queues.notify_outbox(services.redis, gone)
+        await until(lambda: count_sent(settings.database_url) == 2)
+        never = await _left_sending(services, conversation.id, "Je suis là.", False, settings)
+        await queues.notify_outbox(services.redis, never)
+        await until(lambda: count_sent(settings.database_url) == 3)
+    bodies = [r["form"]["Body"] for r in twilio.requests]
+    # the first went through before its sender died: found in Twilio's log, not sent again;
+    # the second, with the same words, never reached Twilio: the first's SID is not taken for it
+    assert bodies == ["reply 0 to bonjour", "Je suis là.", "Je suis là."]
+    assert [lookup["To"] for lookup in twilio.lookups] == [PERSON, PERSON]
+    engine = create_engine(settings.database_url, future=True)
+    with engine.connect() as connection:
+        refs = dict(
+            connection.execute(select(Message.id, Message.provider_ref).where(Message.id.in_([gone, never]))).all()
+        )
+    engine.dispose()
+    assert refs == {gone: twilio.sids[1], never: twilio.sids[2]}
+
+
+async def test_when_twilio_s_log_cannot_be_read_nothing_is_sent_blind(gateway, settings, twilio, fake_rasa) -> None:
+    client, services = gateway
+    params = inbound("SMd2", "bonjour")
+    await post(client, "/webhooks/twilio", params, signed("/webhooks/twilio", params))
+    async with workers(services, fake_rasa, settings):
+        await until(lambda: count_sent(settings.database_url) == 1)
+        conversation = services.store.find_conversation("sms", PERSON)
+        twilio.lookups_fail = 2
+        left = await _left_sending(services, conversation.id, "Je suis là.", True, settings)
+        await queues.notify_outbox(services.redis, left)
+        await until(lambda: count_sent(settings.database_url) == 2)
+    assert len(twilio.requests) == 2 and len(twilio.lookups) == 3  # two failed look-ups, then found
+
+
+def count_sent(url: str) -> int:
+    engine = create_engine(url, future=True)
+    with engine.connect() as connection:
+        sent = connection.execute(select(Message.id).where(Message.direction == "out", Message.status == "sent")).all()
+    engine.dispose()
+    return len(sent)

@@ -68,7 +68,8 @@ def make_bot(settings: TelegramSettings, pool_size: int = 8) -> Any:
 
 
 def _language_of(user: Any) -> Optional[str]:
-    code = (getattr(user, "language_code", None) or "").lower()
+    code = getattr(user, "language_code", None)
+    code = code.lower() if isinstance(code, str) else ""  # python-telegram-bot checks no types
     return code.split("-")[0] or None
 
 
@@ -80,19 +81,25 @@ async def handle_update(services: Any, update: Any) -> str:
     provider_id = f"{settings.bot_id}:{update.update_id}"
     member = update.my_chat_member
     if member is not None:
-        return await _membership(services, member)
+        outcome = await _membership(services, member)
+        services.metrics.message_in(NAME, outcome)
+        return outcome
     message = update.message
     if message is None or message.chat is None or message.chat.type != "private":
+        services.metrics.message_in(NAME, IGNORED)
         return IGNORED  # edits, channel posts, groups, inline queries, callbacks...
     user = message.from_user
     if user is None or user.is_bot:
+        services.metrics.message_in(NAME, IGNORED)
         return IGNORED
     address = str(message.chat.id)
     language = _language_of(user)
     words = message.text if message.text is not None else message.caption
+    words = words if isinstance(words, str) else None  # python-telegram-bot checks no types
     text = truncate(words or "", services.settings.max_text_length)
     attachment = message.effective_attachment
     if not text and attachment is None:
+        services.metrics.message_in(NAME, IGNORED)
         return IGNORED  # a service message: a pinned message, a timer, a new chat photo...
     outcomes = []
     if text:
@@ -131,28 +138,37 @@ async def _membership(services: Any, member: Any) -> str:
 def telegram_routes(services: Any) -> list:
     settings: TelegramSettings = services.settings.telegram
     expected = (settings.secret_token or "").encode()
+    metrics = services.metrics
 
     async def webhook(request: Request) -> Response:
         given = request.headers.get(SECRET_HEADER, "").encode()
         if not expected or not hmac.compare_digest(given, expected):
+            metrics.message_in(NAME, "rejected")
             return PlainTextResponse("forbidden", status_code=403)
         if int(request.headers.get("content-length") or 0) > MAX_BODY:
+            metrics.message_in(NAME, "invalid")
             return PlainTextResponse("request too large", status_code=413)
         raw = await request.body()
         if len(raw) > MAX_BODY:
+            metrics.message_in(NAME, "invalid")
             return PlainTextResponse("request too large", status_code=413)
         try:
             data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
+            metrics.message_in(NAME, "invalid")
             return PlainTextResponse("the body must be a JSON update", status_code=400)
         from telegram import Update
 
         try:
-            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+            update_id = data.get("update_id") if isinstance(data, dict) else None
+            # a whole number that fits the provider id column (Telegram's are 32-bit)
+            if not isinstance(update_id, int) or isinstance(update_id, bool) or not 0 <= update_id < 2**63:
                 raise ValueError("no update_id")
             update = Update.de_json(data, None)
         except Exception as error:  # a shape we cannot read: do not make Telegram retry it
             log.warning("telegram: unreadable update ignored (%s)", type(error).__name__)
+            metrics.message_in(NAME, "invalid")
+            metrics.error("telegram", error)
             return JSONResponse({"ok": True, "outcome": IGNORED})
         outcome = await handle_update(services, update)
         return JSONResponse({"ok": True, "outcome": outcome})
@@ -249,6 +265,7 @@ class TelegramPoller:
                     continue
                 except TelegramError as error:  # network errors, 5xx, a response it could not read
                     log.warning("telegram polling failed (%s); retrying", type(error).__name__)
+                    self.services.metrics.error("telegram", error)
                     await asyncio.sleep(2)
                     continue
                 for data in raw if isinstance(raw, list) else []:
@@ -269,6 +286,8 @@ class TelegramPoller:
             update = Update.de_json(data, None)
         except Exception as error:  # a shape python-telegram-bot cannot read: skip it
             log.warning("telegram: unreadable update skipped (%s)", type(error).__name__)
+            self.services.metrics.message_in(NAME, "invalid")
+            self.services.metrics.error("telegram", error)
             return
         delay, failures = 1.0, 0
         while True:
@@ -277,11 +296,13 @@ class TelegramPoller:
                 return
             except (SQLAlchemyError, RedisError, OSError) as error:  # storage down: keep the update
                 log.warning("telegram update not stored (%s); retrying", type(error).__name__)
+                self.services.metrics.error("telegram", error)
             except Exception as error:
                 failures += 1
                 log.error(
                     "telegram update failed (%s), try %d of %d", type(error).__name__, failures, self.max_failures
                 )
+                self.services.metrics.error("telegram", error)
                 if failures >= self.max_failures:
                     return
             await asyncio.sleep(delay)

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Optional
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any, List, Optional
 from urllib.parse import parse_qsl
 
 from starlette.datastructures import ImmutableMultiDict
@@ -35,6 +37,10 @@ log = logging.getLogger(__name__)
 NAME = "sms"
 WHATSAPP = "whatsapp"  # WhatsApp through Twilio: same webhook, addresses "whatsapp:+33..."
 MAX_BODY = 64 * 1024
+# Twilio's sids have 34 letters and digits (the provider id column holds 128, with ":media");
+# anything else (a NUL, which PostgreSQL refuses, 64 KiB...) is not a sid of Twilio's
+SID = re.compile(r"[A-Za-z0-9]{1,64}")
+ERROR_CODE = re.compile(r"[A-Za-z0-9]{1,32}")
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 STATUS_PATH = "/webhooks/twilio/status"
 STOPPED_CODE = 21610
@@ -75,16 +81,20 @@ def twilio_routes(services: Any) -> list:
     settings = services.settings
     store: Store = services.store
     checker = TwilioSignature(settings.twilio, settings.public_url)
+    metrics = services.metrics
 
     async def inbound(request: Request) -> Response:
         if int(request.headers.get("content-length") or 0) > MAX_BODY:
+            metrics.message_in(NAME, "invalid")
             return PlainTextResponse("request too large", status_code=413)
         params = await checker.params_if_valid(request)
         if params is None:
+            metrics.message_in(NAME, "rejected")
             return PlainTextResponse("forbidden", status_code=403)
         sid = _first(params, "MessageSid") or _first(params, "SmsSid")
         sender = _first(params, "From")
-        if not sid or not sender:
+        if not SID.fullmatch(sid) or not sender:
+            metrics.message_in(NAME, "invalid")
             return PlainTextResponse("MessageSid and From are required", status_code=400)
         text = truncate(_first(params, "Body"), settings.max_text_length)
         try:
@@ -101,14 +111,21 @@ def twilio_routes(services: Any) -> list:
     async def status(request: Request) -> Response:
         params = await checker.params_if_valid(request)
         if params is None:
+            metrics.message_in(NAME, "rejected")  # a forged report counts as a forged message
             return PlainTextResponse("forbidden", status_code=403)
         sid = _first(params, "MessageSid") or _first(params, "SmsSid")
         new_status = DELIVERY_STATUS.get(_first(params, "MessageStatus"))
         code = _first(params, "ErrorCode") or None
-        if sid and new_status:
+        if code is not None and not ERROR_CODE.fullmatch(code):
+            code = None
+        if SID.fullmatch(sid) and new_status:
+            channel = NAME
             contact_id = await store.run(store.delivery_update, NAME, sid, new_status, code)
             if contact_id is None:
+                channel = WHATSAPP
                 contact_id = await store.run(store.delivery_update, WHATSAPP, sid, new_status, code)
+            if contact_id is not None and new_status != "sent":
+                metrics.message_out(channel, "delivered" if new_status == "delivered" else "undelivered")
             if contact_id is not None and code == str(STOPPED_CODE):
                 await store.run(store.set_stopped, contact_id, True)
         return Response(status_code=204)
@@ -128,7 +145,11 @@ class TwilioChannel:
         from twilio.http.async_http_client import AsyncTwilioHttpClient
         from twilio.rest import Client
 
-        self._http = AsyncTwilioHttpClient()
+        # twilio logs every request with its query (a look-up carries her number) at INFO: its
+        # client gets a logger of its own that only speaks of failures, whatever the app's setup
+        quiet = logging.getLogger("bot.twilio_http")
+        quiet.setLevel(logging.WARNING)
+        self._http = AsyncTwilioHttpClient(logger=quiet)
         self.client = Client(settings.account_sid, settings.auth_token, http_client=self._http)
         if settings.api_base:
             self.client.api.base_url = settings.api_base
@@ -172,3 +193,34 @@ class TwilioChannel:
         except (aiohttp.ClientError, asyncio.TimeoutError):
             raise SendError(SendErrorKind.RETRYABLE, "network") from None
         return str(result.sid)
+
+    async def find_sent(self, message: Outbound, conversation: ConversationRef) -> List[str]:
+        """Twilio's references of messages with this text sent to her since the reply was
+        written: an earlier attempt that timed out or whose sender died may have gone through.
+        Twilio takes no idempotency key, so its message log is asked instead (newest first,
+        the last 50). A lookup that fails is a retryable failure: nothing is sent blind."""
+        import aiohttp
+        from twilio.base.exceptions import TwilioException, TwilioRestException
+
+        address = message.address or await self._store.run(self._store.address_of, conversation.contact_id)
+        if address is None:
+            return []
+        sender = self._whatsapp_sender if address.startswith("whatsapp:") else self._sender
+        filters = {"to": address, **({"from_": sender["from_"]} if "from_" in sender else {})}
+        try:
+            found = await asyncio.wait_for(
+                self.client.messages.list_async(**filters, limit=50),
+                timeout=SEND_TIMEOUT,
+            )
+        except TwilioRestException as error:
+            raise SendError(SendErrorKind.RETRYABLE, f"lookup_http_{error.status}") from None
+        except TwilioException:  # a page it could not read (twilio raises this for any error status)
+            raise SendError(SendErrorKind.RETRYABLE, "lookup_failed") from None
+        except (aiohttp.ClientError, asyncio.TimeoutError):
+            raise SendError(SendErrorKind.RETRYABLE, "lookup_network") from None
+        since = (message.created_at or datetime.now(timezone.utc)) - timedelta(minutes=1)
+        return [
+            str(item.sid)
+            for item in found
+            if item.body == message.text and (item.date_created is None or item.date_created >= since)
+        ]

@@ -30,8 +30,10 @@ from bot.text import TextError, clean
 NAME = "webchat"
 MAX_BODY = 64 * 1024
 MAX_WAIT = 30.0
+MAX_ID = 2**63 - 1  # a message id is a 64-bit integer (SQLite cannot even compare with a larger one)
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 _IDEMPOTENCY = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+REFUSED = {404: "rejected", 429: "dropped"}  # metrics outcome of a refused post; others: "invalid"
 
 
 class WebChatChannel:
@@ -61,6 +63,7 @@ def webchat_routes(services: Any) -> list:
 
     store = services.store
     settings = services.settings
+    metrics = services.metrics
 
     async def conversation_for(request: Request) -> Optional[ConversationRef]:
         token = request.path_params["session"]
@@ -74,6 +77,12 @@ def webchat_routes(services: Any) -> list:
         return JSONResponse({"session": token}, status_code=201, headers={"Cache-Control": "no-store"})
 
     async def post_message(request: Request) -> Response:
+        response = await _post_message(request)
+        if response.status_code >= 400:  # accepted messages are counted where they are stored
+            metrics.message_in(NAME, REFUSED.get(response.status_code, "invalid"))
+        return response
+
+    async def _post_message(request: Request) -> Response:
         conversation = await conversation_for(request)
         if conversation is None:
             return error(404, "unknown_session", "This chat session does not exist or has ended.")
@@ -84,7 +93,7 @@ def webchat_routes(services: Any) -> list:
             return error(413, "too_large", "The request is too large.")
         try:
             body = json.loads(raw or b"null")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
             return error(400, "invalid_json", "The request body must be JSON.")
         if not isinstance(body, dict) or not isinstance(body.get("text"), str):
             return error(422, "text_required", 'The request body must be {"text": "..."}.')
@@ -103,6 +112,7 @@ def webchat_routes(services: Any) -> list:
         if verdict is Verdict.NOTIFY:
             text, kind = "", inbox.FLOOD
         message_id, created = await store.run(store.record_inbound, conversation, provider_id, text, kind)
+        metrics.message_in(NAME, inbox.outcome(kind, created))
         if created:
             await inbox.notify(services, conversation.id, message_id)
         return JSONResponse({"id": message_id}, status_code=202)
@@ -116,7 +126,7 @@ def webchat_routes(services: Any) -> list:
             wait = float(request.query_params.get("wait", "0"))
         except ValueError:
             return error(422, "invalid_query", "after must be a whole number and wait a number of seconds.")
-        if after < 0 or not 0 <= wait <= MAX_WAIT:
+        if not 0 <= after <= MAX_ID or not 0 <= wait <= MAX_WAIT:
             return error(422, "invalid_query", "after must be 0 or more and wait between 0 and 30 seconds.")
         async with services.notifier.watch(conversation.id) as event:
             messages = await store.run(store.messages_after, conversation.id, after)

@@ -26,3 +26,4 @@ class HandoffAlerts:
                 await self.desk.alert_unanswered(self.unclaimed_after)
             except Exception as error:  # keep alerting whatever happens
                 log.warning("unclaimed-request alert failed (%s)", type(error).__name__)
+                self.desk.metrics.error("alerts", error)

@@ -47,6 +47,7 @@ from bot.handoff.texts import (
     REQUESTED_OPEN,
 )
 from bot.i18n import Catalogs, fill
+from bot.metrics import Metrics
 from bot.models import utcnow
 from bot.store import ConversationRef, Inbound, Store
 
@@ -95,8 +96,10 @@ class HandoffDesk:
         signals: Signals,
         clock: Callable[[], datetime] = utcnow,
         discretion: Optional[Discretion] = None,
+        metrics: Optional[Metrics] = None,
     ) -> None:
         self.store = store
+        self.metrics = metrics or Metrics()
         self.discretion = discretion
         self.handoffs = handoffs
         self.directory = directory
@@ -160,11 +163,13 @@ class HandoffDesk:
         association = decision.association
         if association is None:
             log.warning("a request for a person found no association (%s)", decision.reason)
+            self.metrics.handoff("no_association")
             return [self._say(NO_ASSOCIATION, language)]
         urgent, minor = await self._flags(conversation.id)
         ref = await self.store.run(
             self.handoffs.request, conversation.id, association.slug, language, departement, urgent, minor
         )
+        self.metrics.handoff("requested")
         await self.publish(ref.association, "request", ref.id)
         if decision.open_now or decision.opens_at is None:
             return [self._say(REQUESTED_OPEN, language, association=association.name)]
@@ -175,6 +180,7 @@ class HandoffDesk:
         ref = await self.store.run(self.handoffs.open_for, conversation_id)
         if ref is None or not await self.store.run(self.handoffs.cancel, conversation_id):
             return [self._say(ALREADY_WAITING, language)] if ref is not None else []
+        self.metrics.handoff("cancelled")
         await self.publish(ref.association, "cancelled", ref.id)
         return [self._say(CANCELLED, language)]
 
@@ -231,6 +237,7 @@ class HandoffDesk:
     async def claim(self, ref: HandoffRef, staff: str, association_name: str) -> bool:
         if not await self.store.run(self.handoffs.claim, ref.id, staff, ref.association):
             return False
+        self.metrics.handoff("claimed", ref.requested_at)
         await self._tell(ref, CLAIMED, association=association_name)
         await self.publish(ref.association, "claimed", ref.id)
         return True
@@ -238,6 +245,7 @@ class HandoffDesk:
     async def take_over(self, ref: HandoffRef, staff: str) -> bool:
         if not await self.store.run(self.handoffs.take_over, ref.id, staff, ref.association, ref.claimed_by):
             return False
+        self.metrics.handoff("taken_over")
         await self.publish(ref.association, "claimed", ref.id)
         return True
 
@@ -272,6 +280,7 @@ class HandoffDesk:
     async def release(self, ref: HandoffRef, staff: str) -> bool:
         if not await self.store.run(self.handoffs.release, ref.id, staff, ref.association):
             return False
+        self.metrics.handoff("released")
         await self._tell(ref, ENDED)
         await self.publish(ref.association, "released", ref.id)
         return True
@@ -279,6 +288,8 @@ class HandoffDesk:
     async def close(self, ref: HandoffRef, staff: str, outcome: str) -> bool:
         if not await self.store.run(self.handoffs.close, ref.id, staff, ref.association, outcome):
             return False
+        self.metrics.handoff("closed")
+        self.metrics.handoff_outcome(outcome)
         await self._tell(ref, ENDED)
         await self.publish(ref.association, "closed", ref.id)
         return True
@@ -287,6 +298,7 @@ class HandoffDesk:
         """Alert the consoles again about requests nobody claimed for ``unclaimed_for``."""
         due = await self.store.run(self.handoffs.due_for_alert, unclaimed_for, unclaimed_for)
         for ref in due:
+            self.metrics.handoff("alerted")
             await self.publish(ref.association, "alert", ref.id)
         if due:
             log.info("%d request(s) still unclaimed: consoles alerted again", len(due))
