@@ -32,13 +32,10 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import random
 import re
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections import defaultdict
@@ -56,20 +53,21 @@ from bench.sms_load import (  # noqa: E402
     AUTH_TOKEN,
     NUMBER,
     FakeTwilioApi,
+    Running,
     Stack,
+    component_memory,
     cpu_seconds,
-    drop_database,
-    make_database,
+    machine,
     percentile,
     process_tree,
-    resident_mb,
+    running_stack,
+    write_results,
 )
 from bot.console.accounts import current_code  # noqa: E402
 from bot.console.demo import ACCOUNTS_FILE, EXAMPLE_DIRECTORY  # noqa: E402
 from bot.handoff.directory import load_directory  # noqa: E402
 from bot.handoff.routing import route  # noqa: E402
 from bot.models import utcnow  # noqa: E402
-from bot.rasa_setup import model_path  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 TARGET_P95_MS = 250.0
@@ -88,7 +86,6 @@ TEXTS = [
     "a quelle heure ferme la permanence",
 ]
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-_LOG_PROBLEM = re.compile(r"Traceback|\bERROR\b|\bCRITICAL\b|Exception", re.IGNORECASE)
 
 
 class BenchError(RuntimeError):
@@ -368,7 +365,7 @@ async def run_level(
             started, ack = await persons.send(number, text)
             deadline = started + args.timeout
             hit = await events.first(handoff, "message", position, started, deadline)
-            sample = {"person": p, "handoff": handoff, "message": k, "ack_ms": ack * 1000}
+            sample: Dict[str, object] = {"person": p, "handoff": handoff, "message": k, "ack_ms": ack * 1000}
             if hit is None:
                 sample.update(event_ms=None, visible_ms=None, fetches=0)
                 samples.append(sample)
@@ -429,105 +426,54 @@ def stats(values: List[float]) -> dict:
     }
 
 
-def log_problems(data_dir: Path, limit: int = 20) -> Dict[str, List[str]]:
-    """Lines that look like errors in the run's logs (before the temporary directory goes)."""
-    found: Dict[str, List[str]] = {}
-    for path in run_logs(data_dir):
-        lines = [
-            line.strip()[:300]
-            for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
-            if _LOG_PROBLEM.search(line)
-        ]
-        if lines:
-            found[path.name] = lines[:limit] + ([f"... {len(lines) - limit} more"] if len(lines) > limit else [])
-    return found
-
-
-def run_logs(data_dir: Path) -> List[Path]:
-    return [p for p in [*sorted((data_dir / "run").glob("*.log")), data_dir / "run-output.log"] if p.exists()]
-
-
-def keep_logs(data_dir: Path, target: Path) -> None:
-    target.mkdir(parents=True, exist_ok=True)
-    for path in run_logs(data_dir):
-        shutil.copy(path, target / path.name)
-
-
-async def bench(args: argparse.Namespace) -> dict:
-    if not model_path().exists():
-        raise SystemExit("no trained model: run `.venv/bin/python -m bot setup` first")
-    levels = [int(x) for x in args.concurrency.split(",")]
+async def measure(running: Running, args: argparse.Namespace, levels: List[int]) -> dict:
+    """The console's latency at each level on a running assistant (``args``: this script's
+    options, see :func:`parser`): rows, the event stream's and the webhook's counts."""
     rng = random.Random(args.seed)
     association, reason = association_for_75()
-    database_url, drop_name, database = make_database(args.database_url)
-    fake = FakeTwilioApi()
-    await fake.start()
     rows: List[dict] = []
-    problems: Dict[str, List[str]] = {}
-    memory: Dict[str, float] = {}
     persons: Optional[Persons] = None
     events: Optional[EventStream] = None
     staff: Optional[httpx.AsyncClient] = None
-    with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(fake.url, database_url, Path(tmp))
-        try:
-            ready_s = await stack.ready()
-            account = demo_accounts(Path(tmp)).get(association)
-            if account is None:
-                raise BenchError(f"no demo account for {association}")
-            biggest = max(levels)
-            limits = httpx.Limits(max_connections=biggest + 8, max_keepalive_connections=biggest + 8)
-            staff = httpx.AsyncClient(base_url=stack.public, limits=limits, timeout=30)
-            csrf = await log_in(staff, association, account["password"], account["totp"])
-            events = EventStream(staff)
-            events.start()
-            await asyncio.wait_for(events.connected.wait(), timeout=10)
-            if events.error:
-                raise BenchError(events.error)
-            persons = Persons(stack, fake, biggest)
-            # warm the path (first requests load lazily); not reported
-            await run_level(2, 3, persons, staff, csrf, events, "900", args, rng)
-            # the stack's processes, and this one (the persons' and the console's client side)
-            processes = {**process_tree(stack.process.pid), "bench client": os.getpid()}
-            for n, level in enumerate(levels):
-                before = {name: cpu_seconds(pid) for name, pid in processes.items()}
-                row = await run_level(level, args.messages, persons, staff, csrf, events, f"{n:03d}", args, rng)
-                after = {name: cpu_seconds(pid) for name, pid in processes.items()}
-                row["cpu_ms_per_message"] = {
-                    k: 1000 * (after[k] - before[k]) / max(row["messages"], 1) for k in processes
-                }
-                rows.append(row)
-                print(
-                    f"N={level}: event p50 {row['event']['p50_ms']:.0f} ms p95 {row['event']['p95_ms']:.0f} ms, "
-                    f"visible p50 {row['visible']['p50_ms']:.0f} ms p95 {row['visible']['p95_ms']:.0f} ms, "
-                    f"missing {row['events_missing']}",
-                    flush=True,
-                )
-            memory = {name: resident_mb(pid) for name, pid in processes.items() if name != "bench client"}
-        finally:
-            if events is not None:
-                await events.stop()
-            if persons is not None:
-                await persons.close()
-            if staff is not None:
-                await staff.aclose()
-            stack.stop()
-            await fake.stop()
-            problems = log_problems(Path(tmp))
-            for name, found in problems.items():
-                print(f"{name}: {len(found)} line(s) that look like errors, e.g. {found[0]}", file=sys.stderr)
-            if args.logs:
-                keep_logs(Path(tmp), Path(args.logs))
-            drop_database(drop_name)
+    stack = running.stack
+    try:
+        account = demo_accounts(stack.data_dir).get(association)
+        if account is None:
+            raise BenchError(f"no demo account for {association}")
+        biggest = max(levels)
+        limits = httpx.Limits(max_connections=biggest + 8, max_keepalive_connections=biggest + 8)
+        staff = httpx.AsyncClient(base_url=stack.public, limits=limits, timeout=30)
+        csrf = await log_in(staff, association, account["password"], account["totp"])
+        events = EventStream(staff)
+        events.start()
+        await asyncio.wait_for(events.connected.wait(), timeout=10)
+        if events.error:
+            raise BenchError(events.error)
+        persons = Persons(stack, running.fake, biggest)
+        # warm the path (first requests load lazily); not reported
+        await run_level(2, 3, persons, staff, csrf, events, "900", args, rng)
+        # the stack's processes, and this one (the persons' and the console's client side)
+        processes = {**process_tree(stack.process.pid), "bench client": os.getpid()}
+        for n, level in enumerate(levels):
+            before = {name: cpu_seconds(pid) for name, pid in processes.items()}
+            row = await run_level(level, args.messages, persons, staff, csrf, events, f"{n:03d}", args, rng)
+            after = {name: cpu_seconds(pid) for name, pid in processes.items()}
+            row["cpu_ms_per_message"] = {k: 1000 * (after[k] - before[k]) / max(row["messages"], 1) for k in processes}
+            rows.append(row)
+            print(
+                f"N={level}: event p50 {row['event']['p50_ms']:.0f} ms p95 {row['event']['p95_ms']:.0f} ms, "
+                f"visible p50 {row['visible']['p50_ms']:.0f} ms p95 {row['visible']['p95_ms']:.0f} ms, "
+                f"missing {row['events_missing']}",
+                flush=True,
+            )
+    finally:
+        if events is not None:
+            await events.stop()
+        if persons is not None:
+            await persons.close()
+        if staff is not None:
+            await staff.aclose()
     return {
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": {
-            "platform": platform.platform(),
-            "machine": platform.machine(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-        },
-        "database": database,
         "association": association,
         "routing": reason,
         "messages_per_person": args.messages,
@@ -535,7 +481,6 @@ async def bench(args: argparse.Namespace) -> dict:
         "seed": args.seed,
         "timeout_s": args.timeout,
         "target_p95_ms": TARGET_P95_MS,
-        "ready_s": ready_s,
         "event_stream": {
             "counts": dict(events.counts) if events else {},
             "keep_alives": events.keep_alives if events else 0,
@@ -544,17 +489,50 @@ async def bench(args: argparse.Namespace) -> dict:
         },
         "webhook_statuses": dict(persons.statuses) if persons else {},
         "rows": rows,
-        "resident_mb": memory,
-        "log_problems": problems,
     }
 
 
+async def bench(args: argparse.Namespace) -> dict:
+    levels = [int(x) for x in args.concurrency.split(",")]
+    async with running_stack(args.database_url, args.logs) as running:
+        measured = await measure(running, args, levels)
+        processes = process_tree(running.stack.process.pid)
+        memory = {name: m["rss_mb"] for name, m in component_memory(processes).items()}
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": machine(),
+        "database": running.database,
+        "ready_s": running.ready_s,
+        **measured,
+        "resident_mb": memory,
+        "log_problems": running.log_problems,
+    }
+
+
+def latency_table(rows: List[dict]) -> List[str]:
+    """Markdown table: the console's latency, one line per level."""
+    lines = [
+        "| N | messages | event p50 | event p95 | event max | visible p50 | visible p95 | visible max "
+        "| ack p95 | fetch p50 | no event in time | event never came | extra events | msg/s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        e, v = row["event"], row["visible"]
+        lines.append(
+            f"| {row['concurrency']} | {row['messages']} | {e['p50_ms']:.0f} ms | {e['p95_ms']:.0f} ms | "
+            f"{e['max_ms']:.0f} ms | {v['p50_ms']:.0f} ms | {v['p95_ms']:.0f} ms | {v['max_ms']:.0f} ms | "
+            f"{row['ack']['p95_ms']:.1f} ms | {row['fetch']['p50_ms']:.0f} ms | {row['events_missing']} | "
+            f"{row['message_events_never']} | {row['message_events_extra']} | {row['messages_per_s']:.1f} |"
+        )
+    return lines
+
+
 def report(result: dict) -> str:
-    machine = result["machine"]
+    host = result["machine"]
     lines = [
         "# Person's SMS to the staff console: latency under load",
         "",
-        f"{result['date']} · {machine['platform']}, {machine['cpus']} CPUs, Python {machine['python']} · "
+        f"{result['date']} · {host['platform']}, {host['cpus']} CPUs, Python {host['python']} · "
         f"database: {result['database']} · console of `{result['association']}` ({result['routing']}) · "
         f"{result['messages_per_person']} messages per person, one at a time, 0-{result['max_pause_ms']:.0f} ms "
         f"apart · stack ready in {result['ready_s']:.1f} s.",
@@ -566,18 +544,8 @@ def report(result: dict) -> str:
         "made on that event whose transcript holds her text (the browser refetches the same data, as an "
         "HTML fragment, on the event). *ack*: the webhook's answer to Twilio.",
         "",
-        "| N | messages | event p50 | event p95 | event max | visible p50 | visible p95 | visible max "
-        "| ack p95 | fetch p50 | no event in time | event never came | extra events | msg/s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        *latency_table(result["rows"]),
     ]
-    for row in result["rows"]:
-        e, v = row["event"], row["visible"]
-        lines.append(
-            f"| {row['concurrency']} | {row['messages']} | {e['p50_ms']:.0f} ms | {e['p95_ms']:.0f} ms | "
-            f"{e['max_ms']:.0f} ms | {v['p50_ms']:.0f} ms | {v['p95_ms']:.0f} ms | {v['max_ms']:.0f} ms | "
-            f"{row['ack']['p95_ms']:.1f} ms | {row['fetch']['p50_ms']:.0f} ms | {row['events_missing']} | "
-            f"{row['message_events_never']} | {row['message_events_extra']} | {row['messages_per_s']:.1f} |"
-        )
     if result["rows"]:
         lines += [
             "",
@@ -657,26 +625,25 @@ def report(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def parser() -> argparse.ArgumentParser:
+    options = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    options.add_argument("--concurrency", default="1,8,32", help="persons at once, comma-separated levels")
+    options.add_argument("--messages", type=int, default=20, help="messages each person sends")
+    options.add_argument("--max-pause", type=float, default=0.2, help="longest random pause between messages (s)")
+    options.add_argument("--timeout", type=float, default=10.0, help="longest wait for one event or reply (s)")
+    options.add_argument("--level-timeout", type=float, default=180.0, help="longest run of one level (s)")
+    options.add_argument("--seed", type=int, default=20261206)
+    options.add_argument("--database-url", default=None)
+    options.add_argument("--logs", default=None, help="copy the run's logs to this directory")
+    options.add_argument("--out", default=str(RESULTS / "console_latency"))
+    return options
+
+
 def main() -> int:
     os.environ["RASA_TELEMETRY_ENABLED"] = "false"
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--concurrency", default="1,8,32", help="persons at once, comma-separated levels")
-    parser.add_argument("--messages", type=int, default=20, help="messages each person sends")
-    parser.add_argument("--max-pause", type=float, default=0.2, help="longest random pause between messages (s)")
-    parser.add_argument("--timeout", type=float, default=10.0, help="longest wait for one event or reply (s)")
-    parser.add_argument("--level-timeout", type=float, default=180.0, help="longest run of one level (s)")
-    parser.add_argument("--seed", type=int, default=20261206)
-    parser.add_argument("--database-url", default=None)
-    parser.add_argument("--logs", default=None, help="copy the run's logs to this directory")
-    parser.add_argument("--out", default=str(RESULTS / "console_latency"))
-    args = parser.parse_args()
+    args = parser().parse_args()
     result = asyncio.run(bench(args))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    text = report(result)
-    out.with_suffix(".md").write_text(text, encoding="utf-8")
-    print(text)
+    print(write_results(Path(args.out), result, report(result)))
     return 0
 
 

@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
+import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -33,8 +36,9 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import AsyncIterator, Dict, List, Optional, Tuple
 from urllib.parse import parse_qsl, urlencode
 
 import httpx
@@ -69,6 +73,7 @@ CANDIDATES = [
     "la police peut m'arreter ?",
     "preciso de um medico",
 ]
+_LOG_PROBLEM = re.compile(r"Traceback|\bERROR\b|\bCRITICAL\b|Exception", re.IGNORECASE)
 
 
 def percentile(values: List[float], q: float) -> float:
@@ -145,29 +150,60 @@ def drop_database(name: Optional[str]) -> None:
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def process_tree(pid: int) -> Dict[str, int]:
-    """Name -> pid of the run command and its children (Rasa, actions, workers, Redis)."""
-    found = {"gateway": pid}
+def _parents() -> Dict[int, int]:
+    """pid -> parent pid of every process."""
+    parents = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return parents
+
+
+def process_tree(pid: int) -> Dict[str, int]:
+    """Name -> pid of the run command (the gateway) and its children (Rasa, actions, workers,
+    NLG endpoint, Redis)."""
+    found = {"gateway": pid}
+    for child, parent in _parents().items():
         if parent != pid:
             continue
-        if "redis" in command:
-            found["redis"] = int(entry.name)
-        elif " worker" in command:
-            found["workers"] = int(entry.name)
-        elif " actions" in command:
-            found["actions"] = int(entry.name)
-        elif "--model" in command:
-            found["rasa"] = int(entry.name)
+        try:
+            command = (Path("/proc") / str(child) / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if b"redis" in command:
+            found["redis"] = child
+        elif b" worker" in command:
+            found["workers"] = child
+        elif b" actions" in command:
+            found["actions"] = child
+        elif b" nlg" in command:
+            found["nlg"] = child
+        elif b"--model" in command:
+            found["rasa"] = child
     return found
+
+
+def component_memory(processes: Dict[str, int]) -> Dict[str, Dict[str, float]]:
+    """Resident memory of each component: its process and every descendant that is not another
+    component (``rss_mb`` now, ``peak_mb`` the sum of each process's peak, ``processes``)."""
+    parents = _parents()
+    roots = set(processes.values())
+    memory = {}
+    for name, pid in processes.items():
+        tree, frontier = [pid], [pid]
+        while frontier:
+            children = [c for c, p in parents.items() if p in frontier and c not in roots]
+            tree += children
+            frontier = children
+        memory[name] = {
+            "rss_mb": sum(status_mb(p, "VmRSS") for p in tree),
+            "peak_mb": sum(status_mb(p, "VmHWM") for p in tree),
+            "processes": float(len(tree)),
+        }
+    return memory
 
 
 def cpu_seconds(pid: int) -> float:
@@ -178,10 +214,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def resident_mb(pid: int) -> float:
+def status_mb(pid: int, key: str) -> float:
+    """A memory figure of /proc/<pid>/status (``VmRSS``, ``VmHWM``) in MB; 0 if gone."""
     try:
         for line in (Path("/proc") / str(pid) / "status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{key}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -194,6 +231,8 @@ class Stack:
     def __init__(self, twilio_url: str, database_url: Optional[str], data_dir: Path) -> None:
         self.port, self.nlg_port, self.rasa_port, self.action_port = free_port(), free_port(), free_port(), free_port()
         self.public = f"http://127.0.0.1:{self.port}"
+        self.rasa = f"http://127.0.0.1:{self.rasa_port}"
+        self.data_dir = data_dir
         env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
         env.update(
             OUTREACH_ENV="local",
@@ -231,14 +270,20 @@ class Stack:
             start_new_session=True,
         )
         self.started = time.monotonic()
+        self.gateway_s: Optional[float] = None
 
     async def ready(self, timeout: float = 240) -> float:
+        """Seconds from the start to the first ``/readyz?rasa=1`` that says ready (Rasa answering);
+        ``gateway_s``: to the gateway's first answer, ready or not."""
         async with httpx.AsyncClient() as client:
             while time.monotonic() - self.started < timeout:
                 if self.process.poll() is not None:
                     raise RuntimeError("the assistant exited; see its run-output.log")
                 try:
-                    if (await client.get(f"{self.public}/readyz", timeout=2)).status_code == 200:
+                    status = (await client.get(f"{self.public}/readyz?rasa=1", timeout=2)).status_code
+                    if self.gateway_s is None:
+                        self.gateway_s = time.monotonic() - self.started
+                    if status == 200:
                         return time.monotonic() - self.started
                 except httpx.HTTPError:
                     pass
@@ -376,57 +421,171 @@ async def run_whole(
     return result
 
 
-async def bench(args: argparse.Namespace) -> dict:
+def log_problems(data_dir: Path, limit: int = 20) -> Dict[str, List[str]]:
+    """Lines that look like errors in the run's logs (before the temporary directory goes)."""
+    found: Dict[str, List[str]] = {}
+    for path in run_logs(data_dir):
+        lines = [
+            line.strip()[:300]
+            for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
+            if _LOG_PROBLEM.search(line)
+        ]
+        if lines:
+            found[path.name] = lines[:limit] + ([f"... {len(lines) - limit} more"] if len(lines) > limit else [])
+    return found
+
+
+def run_logs(data_dir: Path) -> List[Path]:
+    return [p for p in [*sorted((data_dir / "run").glob("*.log")), data_dir / "run-output.log"] if p.exists()]
+
+
+def keep_logs(data_dir: Path, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for path in run_logs(data_dir):
+        shutil.copy(path, target / path.name)
+
+
+@dataclass
+class Running:
+    """The assistant started by :func:`running_stack`, and what is known of the run."""
+
+    stack: Stack
+    fake: FakeTwilioApi
+    database: str
+    database_name: Optional[str] = None  # of the database made for the run, if any
+    ready_s: float = float("nan")
+    log_problems: Dict[str, List[str]] = field(default_factory=dict)
+
+
+@contextlib.asynccontextmanager
+async def running_stack(database_url: Optional[str], logs: Optional[str] = None) -> AsyncIterator[Running]:
+    """The whole assistant on a fresh database with the fake Twilio API, ready (``ready_s``:
+    seconds from its start); afterwards stopped, its logs' error-like lines in ``log_problems``
+    (and the logs copied to ``logs`` if given), the database dropped."""
     if not model_path().exists():
         raise SystemExit("no trained model: run `.venv/bin/python -m bot setup` first")
-    levels = [int(x) for x in args.concurrency.split(",")]
-    database_url, drop_name, database = make_database(args.database_url)
+    url, drop_name, database = make_database(database_url)
     fake = FakeTwilioApi()
     await fake.start()
-    with tempfile.TemporaryDirectory() as tmp:
-        stack = Stack(fake.url, database_url, Path(tmp))
-        try:
-            ready_s = await stack.ready()
-            rasa = f"http://127.0.0.1:{stack.rasa_port}"
-            async with httpx.AsyncClient(timeout=60) as client:
-                texts = await calibrate(client, rasa)
-            # warm both paths (first requests load lazily)
-            await run_raw(rasa, texts, 2, 2, "warm")
-            await run_whole(stack, fake, texts, 2, 2, 999, args.reply_timeout)
-            processes = process_tree(stack.process.pid)
-            rows = []
-            for n, level in enumerate(levels):
-                before = {name: cpu_seconds(pid) for name, pid in processes.items()}
-                raw = await run_raw(rasa, texts, level, args.turns, f"raw-{level}-{uuid.uuid4().hex[:6]}")
-                middle = {name: cpu_seconds(pid) for name, pid in processes.items()}
-                whole = await run_whole(stack, fake, texts, level, args.turns, n, args.reply_timeout)
-                after = {name: cpu_seconds(pid) for name, pid in processes.items()}
-                raw["cpu_ms_per_message"] = {k: 1000 * (middle[k] - before[k]) / raw["messages"] for k in processes}
-                whole["cpu_ms_per_message"] = {
-                    k: 1000 * (after[k] - middle[k]) / max(whole["messages"], 1) for k in processes
-                }
-                rows.append({"concurrency": level, "raw": raw, "whole": whole})
-                print(
-                    f"N={level}: raw p50 {raw['p50_ms']:.0f} ms, whole p50 {whole['p50_ms']:.0f} ms "
-                    f"(x{whole['p50_ms'] / raw['p50_ms']:.2f}), ack p95 {whole['ack_p95_ms']:.1f} ms, "
-                    f"lost {whole['lost']}, doubled {whole['doubled']}",
-                    flush=True,
-                )
-            memory = {name: resident_mb(pid) for name, pid in processes.items()}
-        finally:
-            stack.stop()
-            await fake.stop()
-            drop_database(drop_name)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            running = Running(Stack(fake.url, url, Path(tmp)), fake, database, drop_name)
+            try:
+                running.ready_s = await running.stack.ready()
+                yield running
+            finally:
+                running.stack.stop()
+                running.log_problems = log_problems(Path(tmp))
+                for name, found in running.log_problems.items():
+                    print(f"{name}: {len(found)} line(s) that look like errors, e.g. {found[0]}", file=sys.stderr)
+                if logs:
+                    keep_logs(Path(tmp), Path(logs))
+    finally:
+        await fake.stop()
+        drop_database(drop_name)
+
+
+def write_results(out: Path, result: dict, markdown: str) -> str:
+    """``out``.json and ``out``.md; returns the Markdown."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    out.with_suffix(".md").write_text(markdown, encoding="utf-8")
+    return markdown
+
+
+def machine() -> Dict[str, object]:
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+
+
+async def prepare(running: Running, reply_timeout: float) -> List[str]:
+    """The one-reply texts (calibrated on raw Rasa), both paths warmed (first requests load lazily)."""
+    async with httpx.AsyncClient(timeout=60) as client:
+        texts = await calibrate(client, running.stack.rasa)
+    await run_raw(running.stack.rasa, texts, 2, 2, "warm")
+    await run_whole(running.stack, running.fake, texts, 2, 2, 999, reply_timeout)
+    return texts
+
+
+async def compare(
+    running: Running, texts: List[str], levels: List[int], turns: int, reply_timeout: float, processes: Dict[str, int]
+) -> List[dict]:
+    """Raw Rasa, then the whole path, at each concurrency level; one row per level, with the
+    CPU time per message of each process."""
+    rows = []
+    for n, level in enumerate(levels):
+        before = {name: cpu_seconds(pid) for name, pid in processes.items()}
+        raw = await run_raw(running.stack.rasa, texts, level, turns, f"raw-{level}-{uuid.uuid4().hex[:6]}")
+        middle = {name: cpu_seconds(pid) for name, pid in processes.items()}
+        whole = await run_whole(running.stack, running.fake, texts, level, turns, n, reply_timeout)
+        after = {name: cpu_seconds(pid) for name, pid in processes.items()}
+        raw["cpu_ms_per_message"] = {k: 1000 * (middle[k] - before[k]) / max(raw["messages"], 1) for k in processes}
+        whole["cpu_ms_per_message"] = {k: 1000 * (after[k] - middle[k]) / max(whole["messages"], 1) for k in processes}
+        rows.append({"concurrency": level, "raw": raw, "whole": whole})
+        print(
+            f"N={level}: raw p50 {raw['p50_ms']:.0f} ms, whole p50 {whole['p50_ms']:.0f} ms "
+            f"(x{whole['p50_ms'] / raw['p50_ms']:.2f}), ack p95 {whole['ack_p95_ms']:.1f} ms, "
+            f"lost {whole['lost']}, doubled {whole['doubled']}",
+            flush=True,
+        )
+    return rows
+
+
+async def bench(args: argparse.Namespace) -> dict:
+    levels = [int(x) for x in args.concurrency.split(",")]
+    async with running_stack(args.database_url) as running:
+        texts = await prepare(running, args.reply_timeout)
+        processes = process_tree(running.stack.process.pid)
+        rows = await compare(running, texts, levels, args.turns, args.reply_timeout, processes)
+        memory = {name: m["rss_mb"] for name, m in component_memory(processes).items()}
     return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
-        "database": database,
+        "database": running.database,
         "turns_per_conversation": args.turns,
         "texts": texts,
-        "ready_s": ready_s,
+        "ready_s": running.ready_s,
         "rows": rows,
         "resident_mb": memory,
+        "log_problems": running.log_problems,
     }
+
+
+def comparison_table(rows: List[dict]) -> List[str]:
+    """Markdown table: raw Rasa against the whole path, one line per concurrency level."""
+    lines = [
+        "| N | raw p50 | raw p95 | raw p99 | raw msg/s | whole p50 | whole p95 | whole p99 | whole msg/s "
+        "| p50 ratio | p95 ratio | ack p50 | ack p95 | ack p99 | lost | doubled |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        raw, whole = row["raw"], row["whole"]
+        lines.append(
+            f"| {row['concurrency']} | {raw['p50_ms']:.0f} ms | {raw['p95_ms']:.0f} ms | {raw['p99_ms']:.0f} ms | "
+            f"{raw['throughput_per_s']:.1f} | {whole['p50_ms']:.0f} ms | {whole['p95_ms']:.0f} ms | "
+            f"{whole['p99_ms']:.0f} ms | {whole['throughput_per_s']:.1f} | {whole['p50_ms'] / raw['p50_ms']:.2f}x | "
+            f"{whole['p95_ms'] / raw['p95_ms']:.2f}x | {whole['ack_p50_ms']:.1f} ms | "
+            f"{whole['ack_p95_ms']:.1f} ms | {whole['ack_p99_ms']:.1f} ms | {whole['lost']} | {whole['doubled']} |"
+        )
+    return lines
+
+
+def cpu_table(rows: List[dict]) -> List[str]:
+    """Markdown table: CPU time per message of each process, raw and whole path, per level."""
+    names = list(rows[0]["whole"]["cpu_ms_per_message"]) if rows else []
+    lines = [
+        "| N | path | " + " | ".join(names) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in names) + " |",
+    ]
+    for row in rows:
+        for path in ("raw", "whole"):
+            cpu = row[path]["cpu_ms_per_message"]
+            lines.append(f"| {row['concurrency']} | {path} | " + " | ".join(f"{cpu[k]:.1f}" for k in names) + " |")
+    return lines
 
 
 def report(result: dict) -> str:
@@ -441,32 +600,11 @@ def report(result: dict) -> str:
         "(SQL) -> Redis stream -> router -> Rasa -> outbox -> sender -> twilio client -> local fake "
         "Twilio API. Same model, same run, same texts.",
         "",
-        "| N | raw p50 | raw p95 | raw msg/s | whole p50 | whole p95 | whole msg/s | p50 ratio | p95 ratio "
-        "| ack p50 | ack p95 | lost | doubled |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for row in result["rows"]:
-        raw, whole = row["raw"], row["whole"]
-        lines.append(
-            f"| {row['concurrency']} | {raw['p50_ms']:.0f} ms | {raw['p95_ms']:.0f} ms | "
-            f"{raw['throughput_per_s']:.1f} | {whole['p50_ms']:.0f} ms | {whole['p95_ms']:.0f} ms | "
-            f"{whole['throughput_per_s']:.1f} | {whole['p50_ms'] / raw['p50_ms']:.2f}x | "
-            f"{whole['p95_ms'] / raw['p95_ms']:.2f}x | {whole['ack_p50_ms']:.1f} ms | "
-            f"{whole['ack_p95_ms']:.1f} ms | {whole['lost']} | {whole['doubled']} |"
-        )
-    names = list(result["rows"][0]["whole"]["cpu_ms_per_message"])
-    lines += [
+        *comparison_table(result["rows"]),
         "",
         "## CPU time per message (ms, all cores), by process",
         "",
-        "| N | path | " + " | ".join(names) + " |",
-        "| --- | --- | " + " | ".join("---" for _ in names) + " |",
-    ]
-    for row in result["rows"]:
-        for path in ("raw", "whole"):
-            cpu = row[path]["cpu_ms_per_message"]
-            lines.append(f"| {row['concurrency']} | {path} | " + " | ".join(f"{cpu[k]:.1f}" for k in names) + " |")
-    lines += [
+        *cpu_table(result["rows"]),
         "",
         "Resident memory at the end (MB): "
         + ", ".join(f"{k} {v:.0f}" for k, v in result["resident_mb"].items())
@@ -500,12 +638,7 @@ def main() -> int:
     parser.add_argument("--out", default=str(RESULTS / "sms_load"))
     args = parser.parse_args()
     result = asyncio.run(bench(args))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    text = report(result)
-    out.with_suffix(".md").write_text(text, encoding="utf-8")
-    print(text)
+    print(write_results(Path(args.out), result, report(result)))
     return 0
 
 
