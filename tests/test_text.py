@@ -32,6 +32,14 @@ def test_clean_replaces_control_characters_by_a_space(raw: str, expected: str) -
     assert clean(raw, MAX) == expected
 
 
+def test_a_lone_surrogate_becomes_a_replacement_character() -> None:
+    """JSON can carry one (``"\\ud800"``); UTF-8 cannot, so it could be neither sealed nor
+    stored (found by tests/test_fuzz.py: a 500 on the web chat and Telegram)."""
+    assert clean("a\ud800b\udfff", MAX) == "a\ufffdb\ufffd"
+    assert clean("a\ud800b", MAX).encode("utf-8") == "a\ufffdb".encode()
+    assert clean("\U0001f600", MAX) == "\U0001f600"  # a real pair is kept
+
+
 def test_clean_keeps_newline_and_tab_inside_the_text() -> None:
     assert clean("ligne 1\nligne 2\tfin", MAX) == "ligne 1\nligne 2\tfin"
 

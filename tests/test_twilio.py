@@ -141,6 +141,45 @@ async def test_unsigned_or_forged_requests_are_refused_and_nothing_is_stored(gat
     assert status.status_code == 403
 
 
+@pytest.mark.parametrize("sid", ["SM\x00abc", "SM" + "a" * 200, "SM<b>", "SM 1"])
+async def test_a_signed_request_whose_sid_is_not_twilios_is_refused_and_stores_nothing(gateway, settings, sid) -> None:
+    """Found by tests/test_fuzz.py: PostgreSQL refused a NUL or a sid over the column's 128
+    characters (a 500); SQLite stored them."""
+    client, _services = gateway
+    params = inbound(sid, "bonjour")
+    response = await post(client, "/webhooks/twilio", params, signed("/webhooks/twilio", params))
+    assert response.status_code == 400
+    assert count_messages(settings.database_url) == 0
+
+
+async def test_a_delivery_report_with_garbage_is_acknowledged_and_changes_nothing(gateway, settings) -> None:
+    """Found by tests/test_fuzz.py: a NUL in the sid or an error code over 32 characters was a
+    500 on PostgreSQL. A sid unlike Twilio's is ignored; a bad error code is not recorded."""
+    client, services = gateway
+    store: Store = services.store
+    conversation, _id, _created = store.receive("sms", PERSON, "SMf1", "bonjour")
+    with store.sessions() as session:
+        reply = new_outbound(store.vault, conversation.id, "sms", "bot", "reply", "fr")
+        reply.status, reply.provider_ref = "sent", "SM" + "f" * 32
+        session.add(reply)
+        session.commit()
+        reply_id = reply.id
+    reports = [
+        {"MessageSid": "SM\x00", "MessageStatus": "failed"},
+        {"MessageSid": "SM" + "f" * 32, "MessageStatus": "delivered", "ErrorCode": "3" * 40},
+        {"MessageSid": "SM" + "f" * 32, "MessageStatus": "failed", "ErrorCode": "30003\x00"},
+    ]
+    for report in reports:
+        response = await post(client, "/webhooks/twilio/status", report, signed("/webhooks/twilio/status", report))
+        assert response.status_code == 204
+    assert store.outbound(reply_id).status == "failed"
+    engine = create_engine(settings.database_url, future=True)
+    with engine.connect() as connection:
+        assert connection.execute(select(Message.error_code).where(Message.id == reply_id)).scalar_one() is None
+    engine.dispose()
+    assert count_messages(settings.database_url) == 2
+
+
 async def test_a_text_is_answered_once_through_the_real_twilio_client(gateway, settings, twilio, fake_rasa) -> None:
     client, services = gateway
     params = inbound("SMaaa", "bonjour")

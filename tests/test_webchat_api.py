@@ -128,6 +128,24 @@ def test_invalid_json_oversized_body_and_bad_keys(client: TestClient) -> None:
     assert count_messages(client) == 0
 
 
+def test_json_nested_too_deep_is_invalid_json_not_a_crash(client: TestClient) -> None:
+    """Found by tests/test_fuzz.py: json.loads raised RecursionError, a 500 (under 64 KiB)."""
+    session = new_session(client)
+    for body in (b"[" * 30_000 + b"]" * 30_000, b'{"a":' * 10_000 + b"1" + b"}" * 10_000):
+        response = client.post(f"/webchat/sessions/{session}/messages", content=body)
+        assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_json"
+    assert count_messages(client) == 0
+
+
+def test_a_lone_surrogate_is_stored_as_a_replacement_character(client: TestClient) -> None:
+    """Found by tests/test_fuzz.py: JSON's "\\ud800" could not be encrypted (a 500)."""
+    session = new_session(client)
+    url = f"/webchat/sessions/{session}/messages"
+    response = client.post(url, content=b'{"text": "a\\ud800b"}', headers={"content-type": "application/json"})
+    assert response.status_code == 202
+    assert client.get(url).json()["messages"][0]["text"] == "a\ufffdb"
+
+
 def test_unknown_sessions_get_404(client: TestClient) -> None:
     for session in ["A" * 32, "short", "x" * 70, "../../etc"]:
         assert client.post(f"/webchat/sessions/{session}/messages", json={"text": "hi"}).status_code == 404
@@ -135,7 +153,11 @@ def test_unknown_sessions_get_404(client: TestClient) -> None:
     assert count_messages(client) == 0
 
 
-@pytest.mark.parametrize("query", [{"after": "-1"}, {"wait": "31"}, {"wait": "abc"}, {"after": "1.5"}])
+# an id over 64 bits: SQLite could not compare it (OverflowError, a 500; found by test_fuzz.py)
+@pytest.mark.parametrize(
+    "query",
+    [{"after": "-1"}, {"wait": "31"}, {"wait": "abc"}, {"after": "1.5"}, {"after": str(2**63)}, {"after": "9" * 30}],
+)
 def test_bad_queries_get_422(client: TestClient, query: dict) -> None:
     session = new_session(client)
     response = client.get(f"/webchat/sessions/{session}/messages", params=query)

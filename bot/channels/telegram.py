@@ -67,6 +67,12 @@ def make_bot(settings: TelegramSettings, pool_size: int = 8) -> Any:
     )
 
 
+def _is_id(value: Any) -> bool:
+    """A chat id is a whole number (python-telegram-bot checks no types: a string could hold
+    anything, a lone surrogate included)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _language_of(user: Any) -> Optional[str]:
     code = getattr(user, "language_code", None)
     code = code.lower() if isinstance(code, str) else ""  # python-telegram-bot checks no types
@@ -85,7 +91,7 @@ async def handle_update(services: Any, update: Any) -> str:
         services.metrics.message_in(NAME, outcome)
         return outcome
     message = update.message
-    if message is None or message.chat is None or message.chat.type != "private":
+    if message is None or message.chat is None or message.chat.type != "private" or not _is_id(message.chat.id):
         services.metrics.message_in(NAME, IGNORED)
         return IGNORED  # edits, channel posts, groups, inline queries, callbacks...
     user = message.from_user
@@ -119,7 +125,7 @@ async def handle_update(services: Any, update: Any) -> str:
 
 async def _membership(services: Any, member: Any) -> str:
     """She blocked the bot (kicked) or unblocked it, in a private chat."""
-    if member.chat is None or member.chat.type != "private":
+    if member.chat is None or member.chat.type != "private" or not _is_id(member.chat.id):
         return IGNORED
     store: Store = services.store
     conversation = await store.run(store.find_conversation, NAME, str(member.chat.id))
