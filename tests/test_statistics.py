@@ -163,3 +163,24 @@ async def test_the_dashboard_is_for_admins_only_and_every_view_is_audited_withou
     for event in events:
         assert event.actor == "root"
         assert not any(ch.isdigit() for ch in (event.detail or "").replace(month, "").replace("flags", ""))
+
+
+def test_the_threshold_is_validated() -> None:
+    from bot.settings import SettingsError
+
+    base = {"OUTREACH_ENV": "test"}
+    assert load_settings(base).stats_threshold == 5
+    assert load_settings({**base, "OUTREACH_STATS_THRESHOLD": "10"}).stats_threshold == 10
+    for bad in ("1", "0", "x", "1001"):
+        with pytest.raises(SettingsError, match="OUTREACH_STATS_THRESHOLD"):
+            load_settings({**base, "OUTREACH_STATS_THRESHOLD": bad})
+
+
+def test_values_outside_their_sets_are_counted_as_other() -> None:
+    count = st.Count(st.TOPIC_DEPARTEMENT, topic="anything typed", departement="99999", language="xx")
+    assert count.bounded() == st.Count(st.TOPIC_DEPARTEMENT, topic="other", departement="other", language="other")
+    with pytest.raises(ValueError):
+        st.Count("free text").bounded()
+    from bot.handoff.states import OUTCOMES
+
+    assert set(OUTCOMES) <= set(st.ENDINGS)
