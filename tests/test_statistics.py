@@ -79,11 +79,13 @@ async def test_a_conversation_is_counted_as_it_happens_and_erasing_her_changes_n
         ref = world.services.desk.handoffs.queue("asso-a")[0]
         assert (await console.api("POST", f"/handoffs/{ref.id}/claim")).status_code == 200
         assert (await console.api("POST", f"/handoffs/{ref.id}/close", {"outcome": "oriented"})).status_code == 200
-        await until(lambda: figures(world).get(key(st.MESSAGE_OUT, channel="webchat"), 0) >= 6)
+        # every answer to her sent: 6 to her messages, "a person is there", "the person has finished"
+        await until(lambda: figures(world).get(key(st.MESSAGE_OUT, channel="webchat"), 0) == 8)
         counted = figures(world)
         assert counted[key(st.CONVERSATION_STARTED, channel="webchat")] == 1
         assert counted[key(st.CONVERSATION_STARTED, language="fr")] == 1
         assert counted[key(st.MESSAGE_IN, channel="webchat")] == 6
+        assert counted[key(st.MESSAGE_OUT, channel="webchat")] == 8
         assert counted[key(st.TOPIC, topic="menu")] == 1
         assert counted[key(st.TOPIC, topic="exit_pathway")] == 1
         assert counted[key(st.TOPIC, topic="papers")] == 1

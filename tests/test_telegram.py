@@ -334,6 +334,8 @@ async def test_blocked_by_the_user_stops_the_contact_until_she_writes_again(
         await until(lambda: store.conversation(conversation.id).stopped)
         await deliver(client, text_update(734009999, "re bonjour"))
         await until(lambda: len(telegram.sent()) == 2)
+        # sent to the fake, then marked: the workers must not stop in between
+        await until(lambda: [row[0] for row in outbox_rows(settings.database_url)] == ["failed", "sent"])
     assert not store.conversation(conversation.id).stopped
     assert telegram.sent()[1]["text"] == "reply 0 to re bonjour"
     assert [row[0] for row in outbox_rows(settings.database_url)] == ["failed", "sent"]
