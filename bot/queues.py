@@ -78,6 +78,16 @@ async def claim_idle(
     return [(entry_id, fields) for entry_id, fields in entries if fields]
 
 
+async def ack(redis: Redis, stream: str, group: str, entry_id: str) -> None:
+    """Acknowledge a handled entry. If Redis is gone meanwhile, the entry stays pending and is
+    claimed again later, which is harmless: its work is recorded in SQL, and handling it
+    again finds nothing left to do."""
+    try:
+        await redis.xack(stream, group, entry_id)
+    except RedisError as error:
+        log.warning("%s entry not acknowledged (%s); it will be seen again", stream, type(error).__name__)
+
+
 def lock_key(conversation_id: int) -> str:
     return f"{PREFIX}:lock:conversation:{conversation_id}"
 

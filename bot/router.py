@@ -126,7 +126,7 @@ class Router:
         try:
             conversation_id = int(fields["c"])
         except (KeyError, ValueError):
-            await self.redis.xack(queues.INBOX, queues.ROUTER_GROUP, entry_id)
+            await queues.ack(self.redis, queues.INBOX, queues.ROUTER_GROUP, entry_id)
             return
         try:
             await self.handle_conversation(conversation_id)
@@ -136,7 +136,7 @@ class Router:
             log.exception("router failed on conversation %s; the sweeper will retry", conversation_id)
             self.metrics.error("router", error)
             return
-        await self.redis.xack(queues.INBOX, queues.ROUTER_GROUP, entry_id)
+        await queues.ack(self.redis, queues.INBOX, queues.ROUTER_GROUP, entry_id)
 
     async def _claim_loop(self) -> None:
         while True:

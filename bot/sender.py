@@ -122,7 +122,7 @@ class Sender:
             self.metrics.error("sender", error)
             done = False
         if done:
-            await self.redis.xack(queues.OUTBOX, queues.SENDER_GROUP, entry_id)
+            await queues.ack(self.redis, queues.OUTBOX, queues.SENDER_GROUP, entry_id)
 
     async def deliver(self, message_id: int) -> bool:
         """Deliver one outbox row. True when the entry can be acknowledged: the row is settled

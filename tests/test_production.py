@@ -86,6 +86,7 @@ def procfile_run(tmp_path: Path) -> Iterator[dict]:
             twilio.stop()
 
 
+@pytest.mark.phase_timeout(360)
 def test_the_procfile_runs_the_assistant_in_production_mode(procfile_run: dict) -> None:
     base, process = procfile_run["base"], procfile_run["process"]
     gateway = f"http://127.0.0.1:{base}"

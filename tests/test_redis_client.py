@@ -91,3 +91,16 @@ async def test_a_connection_closed_by_the_server_is_replaced(redis_clean: str) -
             raise AssertionError("the client did not reconnect")
     finally:
         await client.close()
+
+
+async def test_an_entry_handled_while_redis_went_away_is_left_pending_without_a_crash(caplog) -> None:
+    """A worker that finished its work (recorded in SQL) when Redis vanished: the entry is not
+    acknowledged, which is harmless (it is claimed again and finds nothing to do); the task
+    must not die with an exception nobody reads."""
+    from bot import queues
+    from bot.redis_server import free_port
+
+    client = redis_client.connect(f"redis://127.0.0.1:{free_port()}/0")
+    await queues.ack(client, queues.OUTBOX, queues.SENDER_GROUP, "1-0")
+    assert "entry not acknowledged (ConnectionError)" in caplog.text
+    await client.close()

@@ -23,7 +23,7 @@ from bot.models import Message
 from tests.fake_twilio import FakeTwilio
 from tests.stack import PUBLIC_URL, TWILIO_ACCOUNT, TWILIO_NUMBER, TWILIO_TOKEN, ProductionStack, fresh_postgres
 
-pytestmark = [pytest.mark.postgres, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.postgres, pytest.mark.phase_timeout(480)]
 
 PEOPLE = 16
 MESSAGES_EACH = 10

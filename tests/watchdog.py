@@ -5,7 +5,8 @@ alarm comes. In an asyncio test that is often a background task (a worker, a fak
 handler): the task stores the exception as its own result and the test goes on hanging.
 This watchdog does what a person at the terminal would do instead:
 
-1. after ``TEST_PHASE_TIMEOUT`` seconds (default 180) in one phase (setup, call or teardown),
+1. after ``TEST_PHASE_TIMEOUT`` seconds (default 180; a test marked ``phase_timeout(N)`` gets
+   N if longer) in one phase (setup, call or teardown),
    it writes every thread's stack and every asyncio task's stack to the terminal, then cancels
    every task of the running event loop with the message ``TestTimeout``; with no loop running
    it raises ``TestTimeout`` in the main thread;
@@ -126,6 +127,9 @@ def _on_alarm(signum: int, frame: Any) -> None:
 def _limit(item: pytest.Item, when: str) -> Iterator[Optional[_Phase]]:
     global _current
     limit = float(os.environ.get("TEST_PHASE_TIMEOUT", "180"))
+    longer = item.get_closest_marker("phase_timeout")  # a test that runs a whole stack says so
+    if longer is not None and limit > 0:
+        limit = max(limit, float(longer.args[0]))
     if limit <= 0 or not hasattr(signal, "setitimer"):
         yield None
         return
