@@ -220,7 +220,7 @@ def _strengthen(table: Table, position: Position) -> Position:
 def intervals(tables: Sequence[Table]) -> Dict[Tuple[str, Position], Tuple[float, float]]:
     """For each hidden cell, the smallest and largest value consistent with everything the
     month's tables publish (tables of one figure taken together; linear programming)."""
-    from scipy.optimize import linprog  # Rasa's dependencies bring SciPy
+    from scipy.optimize import linprog
 
     found: Dict[Tuple[str, Position], Tuple[float, float]] = {}
     groups: Dict[str, List[Table]] = {}
