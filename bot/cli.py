@@ -100,6 +100,11 @@ def _parser() -> argparse.ArgumentParser:
     staff.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     purge = sub.add_parser("purge", help="delete what the retention periods let go")
     purge.add_argument("--dry-run", action="store_true", help="count what would be deleted, delete nothing")
+    stats = sub.add_parser("stats", help="anonymous statistics: a demo month, a protected table as CSV")
+    stats.add_argument("action", choices=["demo", "export"])
+    stats.add_argument("--month", required=True, help="YYYY-MM")
+    stats.add_argument("--table", help="export: the table (its key, e.g. topics)")
+    stats.add_argument("--conversations", type=int, default=320, help="demo: conversations to simulate")
     sub.add_parser("keys", help="print new keys for a production environment file")
     endpoints = sub.add_parser("rasa-endpoints", help="write Rasa's endpoints file from the environment")
     endpoints.add_argument("path", type=Path)
@@ -187,6 +192,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return _associations(args, settings)
     if command in {"staff", "console-code"}:
         return _staff(args, settings)
+    if command == "stats":
+        return _stats(args, settings)
     if command == "purge":
         return asyncio.run(_purge(settings, args.dry_run))
     if command == "rasa-endpoints":
@@ -252,6 +259,41 @@ async def _purge(settings: Settings, dry_run: bool) -> int:
         return 0
     finally:
         store.close()
+        engine.dispose()
+
+
+def _stats(args: argparse.Namespace, settings: Settings) -> int:
+    import re
+
+    from bot import disclosure
+    from bot.console.stats_view import name_of
+    from bot.db import make_engine, make_sessionmaker
+    from bot.statistics import Statistics
+
+    found = re.fullmatch(r"(20[0-9]{2})-(0[1-9]|1[0-2])", args.month)
+    if found is None:
+        print("--month must be YYYY-MM", file=sys.stderr)
+        return 2
+    year, month = int(found.group(1)), int(found.group(2))
+    engine = make_engine(settings.database_url)
+    statistics = Statistics(make_sessionmaker(engine))
+    try:
+        if args.action == "demo":
+            if settings.production:
+                print("the demo month is for local runs only", file=sys.stderr)
+                return 2
+            from bot.stats_demo import record_month
+
+            print(f"counted {record_month(statistics, year, month, args.conversations)} simulated events")
+            return 0
+        if args.table not in disclosure.SPEC_BY_KEY:
+            print(f"--table must be one of {', '.join(disclosure.SPEC_BY_KEY)}", file=sys.stderr)
+            return 2
+        [table] = disclosure.month_tables(statistics, year, month, settings.stats_threshold, [args.table])
+        names = {value: name_of(value, {}) for value in [*table.rows, *table.columns]}
+        sys.stdout.write(disclosure.to_csv(table, names, names))
+        return 0
+    finally:
         engine.dispose()
 
 

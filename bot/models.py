@@ -230,3 +230,21 @@ class AuditEvent(Base):  # type: ignore[misc,valid-type]
     association = Column(String(48), nullable=True)
     handoff_id = Column(BigInteger, nullable=True)
     detail = Column(String(200), nullable=True)
+
+
+class StatCount(Base):  # type: ignore[misc,valid-type]
+    """An anonymous count: how many times an event of ``figure`` happened in an ISO ``week``
+    with these dimension values ("" when not relevant). No id of a person, a conversation or a
+    message, no time finer than the week, no text (bot/statistics.py)."""
+
+    __tablename__ = "stat_counts"
+
+    week = Column(String(8), primary_key=True)
+    figure = Column(String(32), primary_key=True)
+    channel = Column(String(16), primary_key=True)
+    language = Column(String(8), primary_key=True)
+    topic = Column(String(32), primary_key=True)
+    association = Column(String(48), primary_key=True)
+    departement = Column(String(3), primary_key=True)
+    value = Column(String(16), primary_key=True)
+    count = Column(BigInteger, nullable=False, default=0)

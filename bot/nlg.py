@@ -32,8 +32,11 @@ def language_of(tracker: Mapping[str, Any], languages: Tuple[str, ...], default:
     return language if isinstance(language, str) and language in languages else default
 
 
-def nlg_payload(text: str) -> Dict[str, Any]:
-    return {"text": text, "buttons": [], "image": None, "elements": [], "attachments": [], "custom": {}}
+def nlg_payload(text: str, response: str = "") -> Dict[str, Any]:
+    """What Rasa sends on: the text, and the response's name in ``custom`` (Rasa's REST channel
+    returns it to the router as a message of its own, which counts the topic: bot/statistics.py)."""
+    custom = {"response": response} if response else {}
+    return {"text": text, "buttons": [], "image": None, "elements": [], "attachments": [], "custom": custom}
 
 
 def create_nlg_app(catalogs: Catalogs, token: str, default_language: str) -> Starlette:
@@ -62,7 +65,7 @@ def create_nlg_app(catalogs: Catalogs, token: str, default_language: str) -> Sta
         for source in (tracker.get("slots"), body.get("arguments")):
             if isinstance(source, dict):
                 values.update(source)
-        return JSONResponse(nlg_payload(catalogs.render(name, language, values)))
+        return JSONResponse(nlg_payload(catalogs.render(name, language, values), name))
 
     async def health(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})

@@ -21,9 +21,9 @@ from typing import List, Optional, Set, Tuple
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from bot import erasure, inbox, queues
+from bot import erasure, inbox, queues, statistics
 from bot.erasure import ERASE_PENDING
-from bot.guard import Guard
+from bot.guard import Guard, Verdict
 from bot.handoff import departements
 from bot.handoff.desk import HandoffDesk
 from bot.i18n import Catalogs
@@ -214,6 +214,7 @@ class Router:
         if verdict is not None and verdict.erase_now:
             await self._erase(conversation, language, tell=not verdict.silent)
             return True
+        counts = _verdict_counts(verdict)
         if verdict is not None and self.desk is not None:
             await self.desk.flag(conversation.id, verdict.urgent, verdict.minor)
         if verdict is not None and verdict.discreet is not None:
@@ -226,7 +227,7 @@ class Router:
                 asked = verdict.texts
             elif verdict is not None and verdict.urgent and self.catalogs is not None:
                 asked = [self.catalogs.render("utter_danger", language)]  # 17/112/114 whoever holds it
-            ids = await self.store.run(self.store.complete_inbound, message.id, asked, language, True)
+            ids = await self.store.run(self.store.complete_inbound, message.id, asked, language, True, counts)
             if ids:
                 self.metrics.reply(message.received_at)
             for outbound_id in ids:
@@ -236,6 +237,7 @@ class Router:
                 await self.desk.conversation_event(message.conversation_id)
             return False
         desk_acted = False
+        topics: List[str] = []
         if menu_text is not None:
             texts = [menu_text]
         else:
@@ -254,7 +256,9 @@ class Router:
                 desk_acted = answer is not None
                 if answer is None or answer.then_model:
                     rasa_text = "/greet" if welcome else to_rasa(message.text)
-                    texts += await self._model_answer(message, conversation, rasa_text, language)
+                    answered, responses = await self._model_answer(message, conversation, rasa_text, language)
+                    texts += answered
+                    topics = await self._topic_counts(conversation, responses, counts)
                 if self.guard is not None:
                     texts = await self.guard.for_a_minor(conversation, texts, language)
         if self.desk is not None:
@@ -262,7 +266,9 @@ class Router:
         limit = MESSAGE_LIMITS.get(conversation.channel)
         if limit is not None:
             texts = [part for text in texts for part in split_message(text, limit)]
-        outbound_ids = await self.store.run(self.store.complete_inbound, message.id, texts, language)
+        outbound_ids = await self.store.run(self.store.complete_inbound, message.id, texts, language, False, counts)
+        if topics and self.desk is not None:  # asked before she gave a département: kept for later
+            await self.desk.remember_exit_topics(conversation.id, topics)
         if outbound_ids:
             self.metrics.reply(message.received_at)
         for outbound_id in outbound_ids:
@@ -313,15 +319,35 @@ class Router:
 
     async def _model_answer(
         self, message: Inbound, conversation: ConversationRef, text: str, language: str
-    ) -> List[str]:
-        """Rasa's answer; when the model recognised a request for a person (the payload of
+    ) -> Tuple[List[str], List[str]]:
+        """Rasa's answer and the names of its responses (the NLG endpoint gives them, for the
+        statistics); when the model recognised a request for a person (the payload of
         ``action_request_human``), the desk's answer to it."""
         replies = await self._ask_rasa(conversation.public_id, text, language)
         texts = [str(reply["text"]) for reply in replies if reply.get("text")]
-        asked = any(isinstance(r.get("custom"), dict) and r["custom"].get("handoff") == "request" for r in replies)
+        customs = [r["custom"] for r in replies if isinstance(r.get("custom"), dict)]
+        responses = [str(c["response"]) for c in customs if isinstance(c.get("response"), str)]
+        asked = any(c.get("handoff") == "request" for c in customs)
         if asked and self.desk is not None:
             texts += await self.desk.request(conversation, language, departements.stated(message.text))
-        return texts
+        return texts, responses
+
+    async def _topic_counts(
+        self, conversation: ConversationRef, responses: List[str], counts: List[statistics.Count]
+    ) -> List[str]:
+        """Add the topics and flags of the model's answer to ``counts``; returns the exit
+        pathway and papers topics still waiting for her département."""
+        topics, flags = statistics.topics_of(responses)
+        counts += [statistics.Count(statistics.TOPIC, topic=topic) for topic in topics]
+        counts += [statistics.Count(statistics.FLAG, value=flag) for flag in flags]
+        exits = [topic for topic in topics if topic in statistics.EXIT_TOPICS]
+        if not exits or self.desk is None:
+            return []
+        said = await self.desk.departement_said(conversation.id)
+        if said is None:
+            return exits
+        counts += [statistics.Count(statistics.TOPIC_DEPARTEMENT, topic=t, departement=said) for t in exits]
+        return []
 
     async def _answer_notice(self, message: Inbound, notice: str, language: str) -> None:
         """A photo or sound is not read, a flood is slowed down: say so, in her language,
@@ -372,3 +398,20 @@ class Router:
                     raise
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+
+def _verdict_counts(verdict: Optional[Verdict]) -> List[statistics.Count]:
+    """What the safety layer's verdict counts: danger and minor flags, an erasure asked,
+    discreet mode turned on."""
+    if verdict is None:
+        return []
+    counts = []
+    if verdict.urgent:
+        counts.append(statistics.Count(statistics.FLAG, value="danger"))
+    if verdict.minor:
+        counts.append(statistics.Count(statistics.FLAG, value="minor"))
+    if verdict.asks_erasure:
+        counts.append(statistics.Count(statistics.TOPIC, topic="erasure"))
+    if verdict.discreet:
+        counts.append(statistics.Count(statistics.TOPIC, topic="discreet"))
+    return counts

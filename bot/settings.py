@@ -108,6 +108,7 @@ class Settings:
     retention_bot_days: int = 30  # conversations with the bot only: after her last message
     retention_handoff_days: int = 90  # conversations handed to an association: after it ended
     metrics_token: Optional[str] = field(default=None, repr=False)  # bearer token of /metrics, if any
+    stats_threshold: int = 5  # statistics: cells from 1 to this minus one are hidden (bot/disclosure.py)
     keys: Optional[Keys] = field(default=None, repr=False)
 
     @property
@@ -350,6 +351,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
             env.get("OUTREACH_RETENTION_HANDOFF_DAYS", "90"), "OUTREACH_RETENTION_HANDOFF_DAYS", 1, 3650
         ),
         metrics_token=_metrics_token(env),
+        stats_threshold=_int(env.get("OUTREACH_STATS_THRESHOLD", "5"), "OUTREACH_STATS_THRESHOLD", 2, 1000),
         keys=keys,
     )
     if not settings.database_url:

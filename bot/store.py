@@ -17,6 +17,7 @@ from sqlalchemy import text as sql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from bot import statistics
 from bot.crypto import KeyDestroyed, Vault, new_token
 from bot.models import Contact, Conversation, Message, utcnow
 
@@ -182,6 +183,7 @@ class Store:
                     continue
                 # the opt-out was lifted by _add_inbound's statement, not on this object
                 reference = replace(_ref(conversation, contact), stopped=False)
+                statistics.add(session, [statistics.Count(statistics.MESSAGE_IN, channel=channel)])
                 session.commit()
                 return reference, message_id, True
         raise RuntimeError("could not store the message")
@@ -251,6 +253,16 @@ class Store:
             values: dict = {"status": status}
             if error_code is not None:
                 values["error_code"] = error_code
+            if status == FAILED:  # a delivery report: it reached the provider, not her phone
+                moved = session.execute(
+                    update(Message)
+                    .where(Message.id == row.id, Message.status != FAILED)
+                    .values(status=FAILED)
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                if moved:
+                    failure = statistics.Count(statistics.DELIVERY_FAILURE, value="undelivered")
+                    statistics.add(session, [failure])
             session.execute(update(Message).where(Message.id == row.id).values(**values))
             session.commit()
             return int(row.contact_id)
@@ -336,6 +348,7 @@ class Store:
                     )
                 ).scalar_one()
                 return int(existing), False
+            statistics.add(session, [statistics.Count(statistics.MESSAGE_IN, channel=conversation.channel)])
             session.commit()
             return message_id, True
 
@@ -360,20 +373,51 @@ class Store:
         ]
 
     def complete_inbound(
-        self, message_id: int, replies: Sequence[str], language: Optional[str], even_if_held: bool = False
+        self,
+        message_id: int,
+        replies: Sequence[str],
+        language: Optional[str],
+        even_if_held: bool = False,
+        counts: Sequence[statistics.Count] = (),
     ) -> List[int]:
         """In one transaction: queue the replies to ``message_id`` in the outbox and mark it done.
 
         Idempotent: replies already queued for this message (same position) are not queued
         again. Returns the ids of the outbound rows, new or existing, in order. While a staff
         member holds the conversation nothing is queued, unless ``even_if_held`` (the question
-        that confirms an erasure)."""
+        that confirms an erasure). ``counts`` (the topics and flags of the message) are counted
+        in the same transaction, once: only by the call that marks the message done; so is a
+        conversation started, when this is the first of its messages answered."""
         with self._sessions() as session:
             _after_the_answer(session)
             inbound = session.get(Message, message_id)
             if inbound is None:
                 return []
             _touch(session, int(inbound.conversation_id), utcnow())
+            # the conversation row is locked now: this call is the one that answers the message
+            # only if it is still unanswered (a second call counts nothing)
+            first_time = session.execute(
+                update(Message)
+                .where(Message.id == message_id, Message.status == RECEIVED)
+                .values(status=DONE)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if first_time and language is not None:
+                started = not session.execute(
+                    select(
+                        exists().where(
+                            Message.conversation_id == inbound.conversation_id,
+                            Message.direction == IN,
+                            Message.status == DONE,
+                            Message.id != message_id,
+                        )
+                    )
+                ).scalar_one()
+                found = list(counts)
+                if started:  # counted by channel and by language apart: only what is published
+                    found.append(statistics.Count(statistics.CONVERSATION_STARTED, channel=inbound.channel))
+                    found.append(statistics.Count(statistics.CONVERSATION_STARTED, language=language))
+                statistics.add(session, found)
             state = session.execute(
                 select(Conversation.state).where(Conversation.id == inbound.conversation_id)
             ).scalar_one_or_none()
@@ -496,6 +540,13 @@ class Store:
         the next reply of its conversation still to be sent, if any, so the caller notifies it."""
         with self._sessions() as session:
             _after_the_answer(session)
+            before = session.execute(
+                select(Message.status, Message.channel).where(Message.id == message_id).with_for_update()
+            ).first()
+            if before is not None and before.status == SENDING and status != SENDING:
+                count = _send_count(before.channel, status, error_code)
+                if count is not None:
+                    statistics.add(session, [count])
             values: dict = {
                 "status": status,
                 "processed_at": utcnow(),
@@ -643,6 +694,19 @@ def new_outbound(
         reply_to=reply_to,
         seq=seq,
     )
+
+
+def _send_count(channel: str, status: str, error_code: Optional[str]) -> Optional[statistics.Count]:
+    """What a settled send counts: a message out, or a delivery failure and its cause (a retry
+    to come counts nothing yet)."""
+    if status == SENT:
+        return statistics.Count(statistics.MESSAGE_OUT, channel=channel)
+    if status == DEAD:
+        return statistics.Count(statistics.DELIVERY_FAILURE, value="dead")
+    if status == FAILED:
+        cause = {"stopped": "opted_out", "no_channel": "no_channel"}.get(error_code or "", "failed")
+        return statistics.Count(statistics.DELIVERY_FAILURE, value=cause)
+    return None
 
 
 def _after_the_answer(session: Session) -> None:

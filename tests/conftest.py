@@ -123,7 +123,7 @@ def _truncate_postgres(url: str) -> None:
         connection.execute(
             text(
                 "TRUNCATE messages, conversations, contacts, handoffs, handoff_notes, associations, staff, "
-                "audit_events RESTART IDENTITY CASCADE"
+                "audit_events, stat_counts RESTART IDENTITY CASCADE"
             )
         )
     engine.dispose()

@@ -17,6 +17,8 @@ class FakeRasa:
         self.reply_text: Optional[str] = None  # the answer to every message, instead of "reply n to ..."
         # messages the model takes as a request for a person (action_request_human's payload)
         self.asks_for_human: Set[str] = set()
+        # the response names the NLG endpoint would give for a message (what the statistics count)
+        self.responses: Dict[str, List[str]] = {}
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         if self.down:
@@ -30,6 +32,10 @@ class FakeRasa:
         replies = [
             {"recipient_id": body["sender"], "text": self.reply_text or f"reply {n} to {body['message']}"}
             for n in range(self.replies_per_message)
+        ]
+        replies += [
+            {"recipient_id": body["sender"], "custom": {"response": name}}
+            for name in self.responses.get(body["message"], [])
         ]
         return httpx.Response(200, json=replies)
 

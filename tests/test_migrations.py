@@ -25,6 +25,7 @@ TABLES = {
     "handoff_notes",
     "audit_events",
     "association_keys",
+    "stat_counts",
 }
 
 

@@ -54,8 +54,10 @@ def rasa_body(response: Any = "utter_menu", metadata: Optional[Dict[str, Any]] =
     return body
 
 
-def expected(text: str) -> Dict[str, Any]:
-    return {"text": text, "buttons": [], "image": None, "elements": [], "attachments": [], "custom": {}}
+def expected(text: str, response: str) -> Dict[str, Any]:
+    """The text, and the response's name for the router's statistics (bot/statistics.py)."""
+    custom = {"response": response}
+    return {"text": text, "buttons": [], "image": None, "elements": [], "attachments": [], "custom": custom}
 
 
 # --- authorisation -------------------------------------------------------------------------
@@ -93,7 +95,7 @@ def test_forbidden_even_with_invalid_json(client: TestClient) -> None:
 def test_english_menu(client: TestClient, catalogs: Catalogs) -> None:
     response = client.post("/nlg", json=rasa_body(metadata={"language": "en"}), headers=AUTH)
     assert response.status_code == 200
-    assert response.json() == expected(catalogs.render("utter_menu", "en"))
+    assert response.json() == expected(catalogs.render("utter_menu", "en"), "utter_menu")
     assert response.json()["text"].startswith("Hello. This is a free and anonymous information service.")
     assert SECRET not in response.text
 
@@ -101,7 +103,7 @@ def test_english_menu(client: TestClient, catalogs: Catalogs) -> None:
 def test_without_metadata_the_answer_is_french(client: TestClient, catalogs: Catalogs) -> None:
     response = client.post("/nlg", json=rasa_body(), headers=AUTH)
     assert response.status_code == 200
-    assert response.json() == expected(catalogs.render("utter_menu", "fr"))
+    assert response.json() == expected(catalogs.render("utter_menu", "fr"), "utter_menu")
     assert response.json()["text"].startswith("Bonjour. Ici, un service d'information gratuit et anonyme.")
 
 
@@ -111,7 +113,7 @@ def test_without_metadata_the_answer_is_french(client: TestClient, catalogs: Cat
 def test_unserved_language_gives_french(client: TestClient, catalogs: Catalogs, metadata: Dict[str, Any]) -> None:
     response = client.post("/nlg", json=rasa_body(metadata=metadata), headers=AUTH)
     assert response.status_code == 200
-    assert response.json() == expected(catalogs.render("utter_menu", "fr"))
+    assert response.json() == expected(catalogs.render("utter_menu", "fr"), "utter_menu")
 
 
 @pytest.mark.parametrize(
@@ -120,15 +122,15 @@ def test_unserved_language_gives_french(client: TestClient, catalogs: Catalogs, 
 def test_odd_tracker_gives_french(client: TestClient, catalogs: Catalogs, tracker: Any) -> None:
     response = client.post("/nlg", json={"response": "utter_danger", "tracker": tracker}, headers=AUTH)
     assert response.status_code == 200
-    assert response.json() == expected(catalogs.render("utter_danger", "fr"))
+    assert response.json() == expected(catalogs.render("utter_danger", "fr"), "utter_danger")
 
 
 def test_unknown_response_gives_the_default_answer(client: TestClient, catalogs: Catalogs) -> None:
     response = client.post("/nlg", json=rasa_body("utter_does_not_exist", metadata={"language": "en"}), headers=AUTH)
     assert response.status_code == 200
-    assert response.json() == expected(catalogs.render("utter_default", "en"))
+    assert response.json() == expected(catalogs.render("utter_default", "en"), "utter_default")
     response = client.post("/nlg", json=rasa_body("utter_does_not_exist"), headers=AUTH)
-    assert response.json() == expected(catalogs.render("utter_default", "fr"))
+    assert response.json() == expected(catalogs.render("utter_default", "fr"), "utter_default")
 
 
 @pytest.mark.parametrize("name", ["utter_shelter", "utter_minor", "utter_invalid_option"])
@@ -136,7 +138,7 @@ def test_unknown_response_gives_the_default_answer(client: TestClient, catalogs:
 def test_other_responses(client: TestClient, catalogs: Catalogs, name: str, language: str) -> None:
     response = client.post("/nlg", json=rasa_body(name, metadata={"language": language}), headers=AUTH)
     assert response.status_code == 200
-    assert response.json() == expected(catalogs.render(name, language))
+    assert response.json() == expected(catalogs.render(name, language), name)
 
 
 # --- bad requests --------------------------------------------------------------------------

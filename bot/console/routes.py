@@ -28,6 +28,8 @@ from starlette.routing import Route
 from bot.console.accounts import ROLES, AccountError, StaffMember, StaffStore, provisioning_uri
 from bot.console.audit import AuditLog
 from bot.console.sessions import LoginLimiter, Sessions
+from bot.console.stats_view import charts_of, month_asked, month_label, name_of
+from bot.disclosure import SPEC_BY_KEY, TOTAL, Table, month_tables, to_csv
 from bot.handoff.desk import console_channel
 from bot.handoff.directory import DirectoryError, parse_directory
 from bot.handoff.states import CLAIMED, OUTCOMES, REQUESTED, HandoffRef
@@ -35,6 +37,7 @@ from bot.handoff.store import DirectoryStore
 from bot.handoff.texts import CANNED
 from bot.models import utcnow
 from bot.settings import PROJECT_ROOT
+from bot.statistics import Statistics, week_monday, weeks_of_month
 from bot.store import transcript
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -558,6 +561,82 @@ def console_routes(services: Any) -> list:
         await record(current, "staff_enable" if active else "staff_disable", None, member.username if member else None)
         return RedirectResponse("/console/admin?done=account", status_code=303)
 
+    # -- statistics (admins; protected tables only, bot/disclosure.py) --------------------
+
+    statistics = Statistics(store.sessions)
+    threshold = settings.stats_threshold
+
+    def row_name(row: str) -> str:
+        if len(row) == 8 and "-W" in row:
+            return f"{row} (lundi {week_monday(row):%d/%m})"
+        return name_of(row, LANGUAGE_NAMES)
+
+    def col_name(column: str) -> str:
+        return name_of(column, LANGUAGE_NAMES)
+
+    async def stats_month(request: Request, current: Visit) -> Tuple[int, int, List[Table]]:
+        require_admin(current)
+        year, month = month_asked(request.query_params.get("month"))
+        tables = await store.run(month_tables, statistics, year, month, threshold)
+        return year, month, tables
+
+    def stats_values(year: int, month: int, tables: List[Table]) -> Dict[str, Any]:
+        return {
+            "month": f"{year}-{month:02d}",
+            "month_label": month_label(year, month),
+            "threshold": threshold,
+            "tables": tables,
+            "charts": {t.spec.key: charts_of(t, LANGUAGE_NAMES) for t in tables},
+            "row_name": row_name,
+            "col_name": col_name,
+            "weeks": weeks_of_month(year, month),
+        }
+
+    async def stats_page(request: Request, current: Visit) -> Response:
+        year, month, tables = await stats_month(request, current)
+        await record(current, "stats_view", None, f"dashboard {year}-{month:02d}")  # never a figure
+        return page("stats.html", csrf=current.csrf, me=current.staff, **stats_values(year, month, tables))
+
+    async def stats_csv(request: Request, current: Visit) -> Response:
+        key = request.path_params["table"]
+        if key not in SPEC_BY_KEY:
+            raise ConsoleError(404, "not_found", "Ce tableau n'existe pas.")
+        year, month, tables = await stats_month(request, current)
+        table = next(t for t in tables if t.spec.key == key)
+        body = to_csv(table, {r: row_name(r) for r in table.rows}, {c: col_name(c) for c in table.columns})
+        await record(current, "stats_csv", None, f"{key} {year}-{month:02d}")
+        filename = f"statistiques-{key}-{year}-{month:02d}.csv"
+        return Response(
+            "\ufeff" + body,  # a BOM: spreadsheets then read the accents right
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
+        )
+
+    async def stats_summary(request: Request, current: Visit) -> Response:
+        year, month, tables = await stats_month(request, current)
+        by_key = {t.spec.key: t for t in tables}
+
+        def cell(key: str, column: str = TOTAL) -> str:
+            return by_key[key].shown(TOTAL, column)
+
+        key_figures = [
+            ("Conversations commencées", cell("conversations_language")),
+            ("Messages reçus", cell("messages_in")),
+            ("Messages envoyés", cell("messages_out")),
+            ("Demandes de parler à une personne", cell("handoff_requests")),
+            ("Questions sur le parcours de sortie", cell("topics", "exit_pathway")),
+            ("Questions sur le titre de séjour", cell("topics", "papers")),
+            ("Signalements de danger", cell("flags", "danger")),
+            ("Signalements de minorité", cell("flags", "minor")),
+        ]
+        await record(current, "stats_summary", None, f"{year}-{month:02d}")
+        return page(
+            "stats_summary.html",
+            key_figures=key_figures,
+            produced=datetime.now(PARIS).strftime("%d/%m/%Y"),
+            **stats_values(year, month, tables),
+        )
+
     # -- JSON API -------------------------------------------------------------------------
 
     def api_route(handler: Callable[[Request, Visit], Awaitable[Any]]) -> Callable[[Request], Awaitable[Response]]:
@@ -692,6 +771,9 @@ def console_routes(services: Any) -> list:
         Route("/console/admin/directory", html_route(admin_directory_form), methods=["POST"]),
         Route("/console/admin/staff", html_route(admin_staff_form), methods=["POST"]),
         Route("/console/admin/staff/{staff:int}/active", html_route(admin_staff_active_form), methods=["POST"]),
+        Route("/console/stats", html_route(stats_page), methods=["GET"]),
+        Route("/console/stats/summary", html_route(stats_summary), methods=["GET"]),
+        Route("/console/stats/{table}.csv", html_route(stats_csv), methods=["GET"]),
         Route("/console/events", events, methods=["GET"]),
         Route("/console/api/me", api_route(api_me), methods=["GET"]),
         Route("/console/api/queue", api_route(api_queue), methods=["GET"]),

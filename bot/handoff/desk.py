@@ -27,7 +27,7 @@ from babel import Locale
 from babel.dates import format_date, format_time, match_skeleton
 from redis.asyncio import Redis
 
-from bot import queues
+from bot import queues, statistics
 from bot.discreet import Discretion, opening
 from bot.erasure import erase_pending_key
 from bot.handoff import departements
@@ -164,11 +164,21 @@ class HandoffDesk:
         if association is None:
             log.warning("a request for a person found no association (%s)", decision.reason)
             self.metrics.handoff("no_association")
+            unrouted = statistics.Count(statistics.HANDOFF_UNROUTED, language=language)
+            await self.store.run(statistics.Statistics(self.store.sessions).record, [unrouted])
             return [self._say(NO_ASSOCIATION, language)]
         urgent, minor = await self._flags(conversation.id)
+        pending = await self._pending_exit_topics(conversation.id) if departement else {}
+        counts = [
+            statistics.Count(statistics.TOPIC_DEPARTEMENT, topic=topic, departement=departement or "")
+            for topic, times in pending.items()
+            for _ in range(times)
+        ]
         ref = await self.store.run(
-            self.handoffs.request, conversation.id, association.slug, language, departement, urgent, minor
+            self.handoffs.request, conversation.id, association.slug, language, departement, urgent, minor, counts
         )
+        if departement:
+            await self._said_departement(conversation.id, departement, list(pending))
         self.metrics.handoff("requested")
         await self.publish(ref.association, "request", ref.id)
         if decision.open_now or decision.opens_at is None:
@@ -206,6 +216,41 @@ class HandoffDesk:
     async def flags(self, conversation_id: int) -> Set[str]:
         """ "urgent", "minor": what was seen in the conversation this past week."""
         return set(await self.redis.hkeys(_flags_key(conversation_id)))
+
+    # -- statistics of the exit pathway and papers by département ---------------------------
+    # Her questions on these topics are counted by the département she gives when she asks for
+    # a person: a question asked before is remembered (how many, per topic; in the flags hash,
+    # a week, erased with her) until she gives it; one asked after is counted with it at once.
+
+    async def departement_said(self, conversation_id: int) -> Optional[str]:
+        """The département she gave this past week, if any (for the statistics only)."""
+        value = await self.redis.hget(_flags_key(conversation_id), "departement")
+        return value if value in departements.DEPARTEMENTS else None
+
+    async def remember_exit_topics(self, conversation_id: int, topics: Sequence[str]) -> None:
+        """Questions on the exit pathway or papers before she gave a département."""
+        key = _flags_key(conversation_id)
+        for topic in topics:
+            if topic in statistics.EXIT_TOPICS:
+                await self.redis.hincrby(key, f"asked:{topic}", 1)
+                await self.redis.expire(key, FLAGS_TTL_S)
+
+    async def _pending_exit_topics(self, conversation_id: int) -> dict:
+        flags = await self.redis.hgetall(_flags_key(conversation_id))
+        found = {}
+        for topic in statistics.EXIT_TOPICS:
+            try:
+                found[topic] = max(0, min(int(flags.get(f"asked:{topic}") or 0), 100))
+            except ValueError:
+                continue
+        return {topic: times for topic, times in found.items() if times}
+
+    async def _said_departement(self, conversation_id: int, departement: str, counted: List[str]) -> None:
+        key = _flags_key(conversation_id)
+        await self.redis.hset(key, "departement", departement)
+        if counted:
+            await self.redis.hdel(key, *(f"asked:{topic}" for topic in counted))
+        await self.redis.expire(key, FLAGS_TTL_S)
 
     async def has_open_request(self, conversation_id: int) -> bool:
         return await self.store.run(self.handoffs.open_for, conversation_id) is not None

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import List, Optional
+from typing import Callable, List, Optional, Sequence
 
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import statistics
 from bot.association_keys import NOTE, AssociationKeys
 from bot.crypto import Vault
 from bot.models import Contact, Conversation, Handoff, HandoffNote, Message, utcnow
@@ -79,6 +80,15 @@ def _ref(row: Handoff) -> HandoffRef:
     )
 
 
+def _ended(how: str) -> Callable[[Handoff], statistics.Count]:
+    """What the end of a request counts: by association, its outcome (or released, cancelled)."""
+
+    def counted(row: Handoff) -> statistics.Count:
+        return statistics.Count(statistics.HANDOFF_ENDED, association=row.association, value=how)
+
+    return counted
+
+
 class HandoffStore:
     def __init__(self, sessions: sessionmaker[Session], vault: Vault, keys: Optional[AssociationKeys] = None) -> None:
         """``keys``: the associations' own keys; an ended request's transcript and notes are
@@ -110,8 +120,10 @@ class HandoffStore:
         departement: Optional[str] = None,
         urgent: bool = False,
         minor: bool = False,
+        counts: Sequence[statistics.Count] = (),
     ) -> HandoffRef:
-        """Open a request, or return the one already open (flags only ever added)."""
+        """Open a request, or return the one already open (flags only ever added). A new
+        request is counted (by association) with ``counts`` in the same transaction."""
         with self._sessions() as session:
             # lock the conversation: two messages asking for a person open one request
             session.execute(
@@ -136,6 +148,8 @@ class HandoffStore:
             )
             session.add(row)
             self._set_conversation(session, conversation_id, REQUESTED)
+            requested = statistics.Count(statistics.HANDOFF_REQUESTED, association=association)
+            statistics.add(session, [requested, *counts])
             try:
                 session.commit()
             except IntegrityError:  # pragma: no cover - the conversation vanished (erased)
@@ -151,8 +165,11 @@ class HandoffStore:
         conversation_state: str,
         association: Optional[str] = None,
         staff: Optional[str] = None,
+        counted: Optional[Callable[[Handoff], statistics.Count]] = None,
         **values: object,
     ) -> bool:
+        """Move a request from one of ``from_states``; ``counted``: what the move counts (from
+        the row as moved), in the same transaction."""
         with self._sessions() as session:
             conditions = [Handoff.id == handoff_id, Handoff.state.in_(from_states)]
             if association is not None:
@@ -172,6 +189,10 @@ class HandoffStore:
                 select(Handoff.conversation_id).where(Handoff.id == handoff_id)
             ).scalar_one()
             self._set_conversation(session, int(conversation_id), conversation_state)
+            if counted is not None:
+                moved_row = session.get(Handoff, handoff_id)
+                if moved_row is not None:
+                    statistics.add(session, [counted(moved_row)])
             if to_state not in OPEN:
                 self._seal_for_association(session, handoff_id)
             session.commit()
@@ -179,8 +200,14 @@ class HandoffStore:
 
     def claim(self, handoff_id: int, staff: str, association: str) -> bool:
         """A staff member of ``association`` takes the request; False if someone was faster."""
+        now = utcnow()
+
+        def counted(row: Handoff) -> statistics.Count:
+            wait = statistics.wait_bucket(statistics.seconds_between(row.requested_at, now))
+            return statistics.Count(statistics.HANDOFF_CLAIMED, association=row.association, value=wait)
+
         return self._move(
-            handoff_id, (REQUESTED,), CLAIMED, CLAIMED, association, staff, claimed_by=staff, claimed_at=utcnow()
+            handoff_id, (REQUESTED,), CLAIMED, CLAIMED, association, staff, counted, claimed_by=staff, claimed_at=now
         )
 
     def take_over(self, handoff_id: int, staff: str, association: str, holder: str) -> bool:
@@ -204,23 +231,33 @@ class HandoffStore:
 
     def release(self, handoff_id: int, staff: str, association: str) -> bool:
         """Give the conversation back to the bot."""
-        return self._move(handoff_id, (CLAIMED,), RELEASED, "bot", association, staff, ended_at=utcnow())
+        return self._move(
+            handoff_id, (CLAIMED,), RELEASED, "bot", association, staff, _ended(RELEASED), ended_at=utcnow()
+        )
 
     def close(self, handoff_id: int, staff: str, association: str, outcome: str) -> bool:
         if outcome not in OUTCOMES:
             raise ValueError("unknown outcome")
-        return self._move(handoff_id, (CLAIMED,), CLOSED, "bot", association, staff, outcome=outcome, ended_at=utcnow())
+        return self._move(
+            handoff_id,
+            (CLAIMED,),
+            CLOSED,
+            "bot",
+            association,
+            staff,
+            _ended(outcome),
+            outcome=outcome,
+            ended_at=utcnow(),
+        )
 
     def cancel(self, conversation_id: int) -> bool:
         """She withdraws a request nobody has taken yet."""
         with self._sessions() as session:
-            cancelled = (
-                session.execute(
-                    select(Handoff.id).where(Handoff.conversation_id == conversation_id, Handoff.state == REQUESTED)
+            cancelled = session.execute(
+                select(Handoff.id, Handoff.association).where(
+                    Handoff.conversation_id == conversation_id, Handoff.state == REQUESTED
                 )
-                .scalars()
-                .all()
-            )
+            ).all()
             moved = session.execute(
                 update(Handoff)
                 .where(Handoff.conversation_id == conversation_id, Handoff.state == REQUESTED)
@@ -229,8 +266,9 @@ class HandoffStore:
             ).rowcount
             if moved:
                 self._set_conversation(session, conversation_id, "bot")
-                for handoff_id in cancelled:
+                for handoff_id, _association in cancelled:
                     self._seal_for_association(session, int(handoff_id))
+                statistics.add(session, [_ended(CANCELLED)(Handoff(association=a)) for _id, a in cancelled])
             session.commit()
             return bool(moved)
 
