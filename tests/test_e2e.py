@@ -206,31 +206,6 @@ def test_nothing_personal_in_any_log(stack: dict) -> None:
         assert person.session not in content, path.name
 
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is needed: apt-get install chromium (./test installs it)")
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
-
-
 def test_the_chat_page_in_a_browser(stack: dict, browser: object, catalogs: Catalogs) -> None:
     page = browser.new_page(locale="fr-FR")  # type: ignore[attr-defined]
     errors: List[str] = []

@@ -26,7 +26,6 @@ from bot.settings import load_settings
 from bot.statistics import Count, Statistics, weeks_of_month
 from bot.stats_demo import record_month
 from tests.conftest import gateway_env
-from tests.test_e2e import CHROMIUM, CHROMIUM_ARGS
 
 PASSWORD = "correct horse battery staple"
 NOW = datetime.now(timezone.utc)
@@ -67,18 +66,6 @@ def gateway(tmp_path: Path, redis_clean: str) -> Iterator[dict]:
     yield {"url": base, "secret": secret, "downloads": tmp_path}
     server.should_exit = True
     thread.join(timeout=15)
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is needed: apt-get install chromium (./test installs it)")
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
 
 
 def test_the_dashboard_in_a_browser(gateway: dict, browser: object) -> None:
