@@ -26,8 +26,6 @@ from tests.fakes import FakeRasa
 from tests.helpers import until
 from tests.test_console import Person, World, association
 
-pytestmark = pytest.mark.asyncio
-
 Key = Tuple[str, ...]
 
 
