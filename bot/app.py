@@ -184,6 +184,7 @@ def make_workers(
             services.redis,
             channels,
             discreet_text=DiscreetTexts(discretion, services.catalogs),
+            sweep_after=settings.sweep_after_seconds,
             sending_for=settings.sending_timeout_seconds,
             metrics=services.metrics,
         )
