@@ -260,6 +260,8 @@ def intervals(tables: Sequence[Table]) -> Dict[Tuple[str, Position], Tuple[float
                 objective = [0.0] * len(variables)
                 objective[target] = direction
                 result = linprog(objective, A_eq=equalities, b_eq=constants, bounds=(0, None), method="highs")
+                if result.status not in (0, 3):  # 3: unbounded above; anything else is a bug here
+                    raise RuntimeError(f"statistics: the disclosure audit failed ({result.message})")
                 ends.append(direction * result.fun if result.status == 0 else float("inf"))
             bounds[target] = (ends[0], ends[1])
         for table in group:

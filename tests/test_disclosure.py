@@ -15,7 +15,6 @@ from datetime import date, timedelta
 from typing import Dict, List, Sequence, Tuple
 
 import pytest
-from scipy.optimize import linprog
 
 from bot import disclosure
 from bot import statistics as st
@@ -35,53 +34,6 @@ def protected(rows: List[st.Row], threshold: int = THRESHOLD) -> List[Table]:
     return tables
 
 
-def audit(tables: Sequence[Table]) -> Dict[Tuple[str, Tuple[str, str]], Tuple[float, float]]:
-    """For every hidden cell, (smallest, largest) value consistent with everything published
-    in the month, tables of the same figure taken together."""
-    intervals = {}
-    by_figure: Dict[str, List[Table]] = defaultdict(list)
-    for table in tables:
-        by_figure[table.spec.figure].append(table)
-    for group in by_figure.values():
-        variables: Dict[Tuple[str, ...], int] = {}
-
-        def key_of(table: Table, position: Tuple[str, str]) -> Tuple[str, ...]:
-            shared = disclosure._margin_keys(table).get(position)
-            return shared if shared is not None else (table.spec.key, *position)
-
-        for table in group:
-            for position in table.hidden:
-                variables.setdefault(key_of(table, position), len(variables))
-        if not variables:
-            continue
-        equalities, constants = [], []
-        for table in group:
-            for relation in table.relations():
-                row = [0.0] * len(variables)
-                constant = 0.0
-                for index, position in enumerate(relation):
-                    sign = -1.0 if index == len(relation) - 1 else 1.0
-                    if position in table.hidden:
-                        row[variables[key_of(table, position)]] += sign
-                    else:
-                        constant -= sign * table.raw.get(position, 0)
-                if any(row):
-                    equalities.append(row)
-                    constants.append(constant)
-        for table in group:
-            for position in table.hidden:
-                target = variables[key_of(table, position)]
-                found = []
-                for direction in (1.0, -1.0):
-                    objective = [0.0] * len(variables)
-                    objective[target] = direction
-                    result = linprog(objective, A_eq=equalities, b_eq=constants, bounds=(0, None), method="highs")
-                    assert result.status in (0, 3), result.message  # 3: unbounded above
-                    found.append(direction * result.fun if result.status == 0 else float("inf"))
-                intervals[(table.spec.key, position)] = (found[0], found[1])
-    return intervals
-
-
 def assert_safe(
     tables: Sequence[Table], threshold: int = THRESHOLD, persons: Sequence[Tuple[str, Tuple[str, str]]] = ()
 ) -> None:
@@ -92,7 +44,7 @@ def assert_safe(
         for position, value in table.published().items():
             if value is not None:
                 assert value == 0 or value >= threshold, (table.spec.key, position, value)
-    for (key, position), (low, high) in audit(tables).items():
+    for (key, position), (low, high) in disclosure.intervals(tables).items():
         table = next(t for t in tables if t.spec.key == key)
         raw = table.raw.get(position, 0)
         if 0 < raw < threshold:
