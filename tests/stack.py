@@ -16,7 +16,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Mapping, Optional
+from typing import Callable, Dict, Iterable, Iterator, List, Mapping, Optional
 
 import httpx
 
@@ -32,6 +32,36 @@ PUBLIC_URL = "https://outreach.stack.test"
 
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode()
+
+
+def wait_http(url: str, timeout: float, alive: Callable[[], bool] = lambda: True, every: float = 0.3) -> str:
+    """Poll ``url`` until it answers 200: ``"ready"``, ``"exited"`` (``alive()`` turned
+    false first) or ``"timeout"``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if not alive():
+            return "exited"
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=2).status_code == 200:
+                return "ready"
+        if time.monotonic() > deadline:
+            return "timeout"
+        time.sleep(every)
+
+
+def stop_group(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, patience: float = 15.0) -> None:
+    """Stop a process started with ``start_new_session`` and its children: ``sig``, then SIGKILL
+    after ``patience`` seconds."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+    try:
+        process.wait(timeout=patience)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
 
 
 @contextlib.contextmanager
@@ -111,13 +141,8 @@ class Part:
             self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        if self.process is not None:
+            stop_group(self.process)
 
 
 @dataclass
@@ -185,19 +210,15 @@ class ProductionStack:
 
     def wait_ready(self, names: Iterable[str], timeout: float = 240.0) -> None:
         deadline = time.monotonic() + timeout
+        probes = {"rasa": "/webhooks/rest/", "gateway": "/readyz", "nlg": "/healthz", "actions": "/health"}
         for name in names:
             part = self.parts[name]
-            path = {"rasa": "/webhooks/rest/", "gateway": "/readyz", "nlg": "/healthz", "actions": "/health"}
-            probe = path.get(name.split("-")[0])
-            while probe is not None and part.port is not None:
-                if not part.alive():
-                    raise RuntimeError(f"{name} exited; see {part.log_path}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"http://127.0.0.1:{part.port}{probe}", timeout=2).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
+            probe = probes.get(name.split("-")[0])
+            if probe is not None and part.port is not None:
+                url = f"http://127.0.0.1:{part.port}{probe}"
+                left = max(0.0, deadline - time.monotonic())
+                if wait_http(url, left, part.alive) == "timeout":
                     raise RuntimeError(f"{name} not ready in time; see {part.log_path}")
-                time.sleep(0.3)
             if not part.alive():
                 raise RuntimeError(f"{name} exited; see {part.log_path}")
 

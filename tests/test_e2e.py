@@ -23,6 +23,7 @@ from bot.redis_server import free_port
 from bot.safety_texts import OFFER_PERSON
 from bot.settings import PROJECT_ROOT
 from tests.fake_twilio import FakeTwilio
+from tests.stack import stop_group, wait_http
 
 pytestmark = pytest.mark.e2e
 
@@ -88,24 +89,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory, fake_twilio: FakeTwilio) -> 
         start_new_session=True,
     )
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            if httpx.get(f"{base_url}/readyz?rasa=1", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            output.close()
-            log = (data_dir / "run-output.log").read_text(errors="replace")[-4000:]
-            pytest.fail(f"the assistant did not start:\n{log}")
-        time.sleep(0.5)
+    if wait_http(f"{base_url}/readyz?rasa=1", 180, lambda: process.poll() is None, every=0.5) != "ready":
+        output.close()
+        log = (data_dir / "run-output.log").read_text(errors="replace")[-4000:]
+        pytest.fail(f"the assistant did not start:\n{log}")
     yield {"url": base_url, "data_dir": data_dir}
-    os.killpg(process.pid, signal.SIGINT)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+    stop_group(process, signal.SIGINT, patience=30)
     output.close()
 
 

@@ -4,11 +4,8 @@ Rasa's logging configuration keeps message texts out of its log."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -21,7 +18,7 @@ import pytest
 from bot.redis_server import PrivateRedis, free_port
 from bot.settings import PROJECT_ROOT
 from tests.fake_twilio import FakeTwilio
-from tests.stack import fresh_postgres, production_env
+from tests.stack import fresh_postgres, production_env, stop_group, wait_http
 
 DEPLOY = PROJECT_ROOT / "deploy"
 
@@ -75,12 +72,7 @@ def procfile_run(tmp_path: Path) -> Iterator[dict]:
         try:
             yield {"base": base, "process": process, "log": tmp_path / "honcho.log"}
         finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+            stop_group(process, patience=30)
             log.close()
             redis.stop()
             twilio.stop()
@@ -90,14 +82,8 @@ def procfile_run(tmp_path: Path) -> Iterator[dict]:
 def test_the_procfile_runs_the_assistant_in_production_mode(procfile_run: dict) -> None:
     base, process = procfile_run["base"], procfile_run["process"]
     gateway = f"http://127.0.0.1:{base}"
-    deadline = time.monotonic() + 240
-    while True:
-        assert process.poll() is None, procfile_run["log"].read_text(errors="replace")[-3000:]
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{gateway}/readyz?rasa=1", timeout=2).status_code == 200:
-                break
-        assert time.monotonic() < deadline, procfile_run["log"].read_text(errors="replace")[-3000:]
-        time.sleep(0.5)
+    started = wait_http(f"{gateway}/readyz?rasa=1", 240, lambda: process.poll() is None, every=0.5)
+    assert started == "ready", procfile_run["log"].read_text(errors="replace")[-3000:]
     token = httpx.post(f"{gateway}/webchat/sessions", timeout=10).json()["session"]
     sent = httpx.post(f"{gateway}/webchat/sessions/{token}/messages", json={"text": "bonjour"}, timeout=10)
     assert sent.status_code == 202

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, List
 
-import httpx
 import pytest
 import uvicorn
 
@@ -26,6 +24,7 @@ from bot.settings import load_settings
 from bot.statistics import Count, Statistics, weeks_of_month
 from bot.stats_demo import record_month
 from tests.conftest import gateway_env
+from tests.stack import wait_http
 
 PASSWORD = "correct horse battery staple"
 NOW = datetime.now(timezone.utc)
@@ -54,15 +53,7 @@ def gateway(tmp_path: Path, redis_clean: str) -> Iterator[dict]:
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "the gateway did not start"
-        time.sleep(0.1)
+    assert wait_http(f"{base}/healthz", 30, every=0.1) == "ready", "the gateway did not start"
     yield {"url": base, "secret": secret, "downloads": tmp_path}
     server.should_exit = True
     thread.join(timeout=15)
